@@ -1,0 +1,1 @@
+"""The .dinr container and the range coding of quantised tensors."""

@@ -1,0 +1,1 @@
+"""The ffmpeg-style command line, on top of everything else."""

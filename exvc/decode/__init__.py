@@ -1,0 +1,1 @@
+"""Decode pipeline: .dinr bytes in, frames out."""

@@ -1,0 +1,1 @@
+"""Encode pipeline: frames in, .dinr bytes out, at the requested size."""

@@ -1,0 +1,36 @@
+"""What the caller asks of the encoder, and what it reports back while it works."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
+           "veryslow")
+
+
+@dataclass
+class EncodeSettings:
+    """Encoder settings. ``bpp`` is the target rate in bits per pixel per frame, counted over the
+    whole file (8 x file bytes / (width x height x frames)); the CLI converts ``-b 64k`` to it."""
+
+    bpp: float
+    preset: str = "medium"
+    seed: int = 0
+    segment_frames: int = 64
+    codec: str = "inr"
+    metadata: dict[str, str] = field(default_factory=dict)
+    threads: int | None = None
+
+
+@dataclass
+class EncodeProgress:
+    """A progress report: ``frames_done`` counts frames whose segment is fully coded."""
+
+    frames_read: int
+    frames_done: int
+    total_frames: int | None
+    bytes_written: int
+    segment: int
+    step: int
+    steps: int
+    stage: str

@@ -1,0 +1,1 @@
+"""Media input and output on PyAV: every format FFmpeg reads or writes."""
