@@ -1,0 +1,389 @@
+"""Video output on PyAV: float32 RGB frames in, any muxer/encoder FFmpeg has out.
+
+File outputs are atomic: frames go to a hidden temporary file beside the target, which
+``close()`` renames over it only after the encoder and muxer finished, so a failed or
+interrupted run never leaves a half-written or clobbered file.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import BinaryIO
+
+import av
+import numpy as np
+from av.video.reformatter import Interpolation
+
+from .errors import MediaError, OutputClosed, from_av_error
+from .reader import pix_fmt_depth
+from .types import VideoInfo
+
+STDOUT_NAMES = ("-", "pipe:1", "pipe:")
+
+# Default encoder per muxer (FFmpeg's own default for anything not listed).
+_DEFAULT_CODEC = {
+    "mp4": "libx264", "mov": "libx264", "ipod": "libx264", "mpegts": "libx264",
+    "h264": "libx264", "flv": "libx264", "hevc": "libx265",
+    "matroska": "ffv1", "avi": "ffv1",
+    "webm": "libvpx-vp9", "ivf": "libvpx-vp9",
+    "yuv4mpegpipe": "rawvideo", "nut": "rawvideo", "rawvideo": "rawvideo",
+}
+# Near-transparent settings for lossy encoders (overridable with codec_options).
+_CODEC_DEFAULTS = {
+    "libx264": {"crf": "12"}, "libx264rgb": {"crf": "12"}, "libx265": {"crf": "12"},
+    "libvpx-vp9": {"crf": "15", "b": "0", "cpu-used": "4", "row-mt": "1"},
+    "libsvtav1": {"crf": "20"},
+}
+_PRESET_CODECS = {"libx264", "libx264rgb", "libx265", "libsvtav1"}
+_LOSSLESS_ODD_OK = {"ffv1", "rawvideo"}  # encoders that take subsampled chroma at odd sizes
+# Pixel formats the yuv4mpegpipe muxer accepts (it has no list FFmpeg exposes to us).
+_Y4M_FORMATS = {
+    "gray", "gray9le", "gray10le", "gray12le", "gray16le", "yuv411p", "yuv420p", "yuv422p",
+    "yuv444p", "yuva444p", "yuv420p9le", "yuv422p9le", "yuv444p9le", "yuv420p10le",
+    "yuv422p10le", "yuv444p10le", "yuv420p12le", "yuv422p12le", "yuv444p12le",
+    "yuv420p14le", "yuv422p14le", "yuv444p14le", "yuv420p16le", "yuv422p16le", "yuv444p16le",
+}
+_FRAGMENTED_MP4 = "frag_keyframe+empty_moov+default_base_moof"
+# H.273 matrix -> swscale colourspace constant (the YUV matrices swscale implements).
+_SWS_MATRIX = {1: 1, 4: 4, 5: 5, 6: 5, 7: 7, 9: 9, 10: 9}
+
+
+@dataclass
+class OutputOptions:
+    """ffmpeg output options. ``codec_options`` are extra encoder AVOptions ({"crf": "18"})."""
+
+    fmt: str | None = None
+    codec: str | None = None
+    pix_fmt: str | None = None
+    preset: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    threads: int | None = None
+    codec_options: dict[str, str] = field(default_factory=dict)
+
+
+def _chroma_shift(pix_fmt: str) -> tuple[int, int]:
+    """(log2 horizontal, log2 vertical) chroma subsampling; (0, 0) for RGB/gray/4:4:4."""
+    fmt = av.VideoFormat(pix_fmt, 16, 16)
+    if fmt.is_rgb or len(fmt.components) < 3:
+        return 0, 0
+    c = fmt.components[1]
+    return (16 // max(c.width, 1)).bit_length() - 1, (16 // max(c.height, 1)).bit_length() - 1
+
+
+def _depth_suffix(depth: int) -> str:
+    return "" if depth <= 8 else f"{min(max(depth, 9), 16)}le"
+
+
+def _preferences(info: VideoInfo, codec: str, odd: bool) -> list[str]:
+    """Pixel formats to try, best first, for a source described by ``info``."""
+    depth = info.bit_depth if info.bit_depth > 8 else 8
+    sfx = _depth_suffix(depth)
+    if codec in ("libx264", "libx265"):
+        # The documented default: widely playable 4:2:0, but never lose the bit depth,
+        # and 4:4:4 when the size is odd (x264/x265 need even sizes for 4:2:0).
+        base = "yuv444p" if odd else "yuv420p"
+        return [base + ("10le" if depth > 8 else ""), base, "yuv444p"]
+    try:
+        src = av.VideoFormat(info.pix_fmt)
+        is_rgb, is_gray = src.is_rgb, len(src.components) < 3
+    except ValueError:
+        is_rgb = is_gray = False
+    if is_rgb:
+        if depth > 8:
+            return [f"gbrp{sfx}", "gbrp16le", "rgb48le", f"yuv444p{sfx}", "yuv444p16le",
+                    "yuv444p10le", "yuv444p"]
+        return ["rgb24", "bgr0", "gbrp", "bgr24", "yuv444p"]
+    if is_gray:
+        return [f"gray{sfx}", "gray16le", f"yuv420p{sfx}", "gray", "yuv420p"]
+    try:
+        sx, sy = _chroma_shift(info.pix_fmt)
+    except ValueError:
+        sx, sy = 1, 1
+    layout = {(0, 0): "444", (1, 0): "422", (1, 1): "420"}.get((sx, sy), "420")
+    return [f"yuv{layout}p{sfx}", f"yuv444p{sfx}", "yuv444p16le", f"yuv{layout}p", "yuv420p",
+            "yuv444p"]
+
+
+def choose_pix_fmt(info: VideoInfo, codec_name: str, muxer: str,
+                   requested: str | None = None) -> str:
+    """The pixel format to encode ``info`` with: requested, else source-like and supported."""
+    codec = av.codec.Codec(codec_name, "w")
+    supported = [f.name for f in (codec.video_formats or [])]
+    if muxer == "yuv4mpegpipe":
+        supported = [f for f in supported if f in _Y4M_FORMATS] or sorted(_Y4M_FORMATS)
+    odd = info.width % 2 == 1 or info.height % 2 == 1
+
+    def fits(name: str) -> bool:
+        if supported and name not in supported:
+            return False
+        if odd and codec.name not in _LOSSLESS_ODD_OK:
+            sx, sy = _chroma_shift(name)
+            if (sx and info.width % 2) or (sy and info.height % 2):
+                return False
+        return True
+
+    if requested:
+        try:
+            av.VideoFormat(requested)
+        except ValueError:
+            raise MediaError(f"unknown pixel format '{requested}'") from None
+        if supported and requested not in supported:
+            raise MediaError(f"{codec.name} cannot encode {requested} "
+                             f"(it takes: {', '.join(supported[:12])})")
+        if not fits(requested):
+            raise MediaError(f"{codec.name} cannot encode {requested} at the odd size "
+                             f"{info.width}x{info.height}; try -pix_fmt yuv444p")
+        return requested
+    for name in _preferences(info, codec.name, odd):
+        if fits(name):
+            return name
+    for name in supported:
+        if fits(name):
+            return name
+    raise MediaError(f"{codec.name} has no pixel format for {info.width}x{info.height} video")
+
+
+class VideoSink:
+    """An output being written. ``close()`` commits it, ``abort()`` throws it away."""
+
+    def __init__(self, container, stream, pix_fmt: str, info: VideoInfo, label: str,
+                 tmp_path: str | None, target: str | None, pipe: BinaryIO | None) -> None:
+        self.info = info
+        self.pix_fmt = pix_fmt
+        self._container = container
+        self._stream = stream
+        self._label = label
+        self._tmp = tmp_path
+        self._target = target
+        self._pipe = pipe
+        self._index = 0
+        self._time_base = 1 / Fraction(info.fps)
+        self._deep = pix_fmt_depth(pix_fmt) > 8
+        fmt = av.VideoFormat(pix_fmt)
+        self._yuv = not fmt.is_rgb and len(fmt.components) >= 3
+        self._sws_matrix = _SWS_MATRIX.get(info.colour.matrix) if self._yuv else None
+        self._range = (2 if info.colour.full_range else 1) if self._yuv else None
+
+    @property
+    def frames_written(self) -> int:
+        return self._index
+
+    def write(self, frame: np.ndarray) -> None:
+        """Encode one float32 RGB frame (3, H, W) in [0, 1] (values outside are clipped)."""
+        if self._container is None:
+            raise MediaError(f"'{self._label}' is already closed")
+        frame = np.asarray(frame)
+        want = (3, self.info.height, self.info.width)
+        if frame.shape != want:
+            raise MediaError(f"frame of shape {frame.shape} written to a {want} output")
+        vf = self._to_video_frame(frame)
+        vf.pts, vf.time_base = self._index, self._time_base
+        self._index += 1
+        try:
+            self._container.mux(self._stream.encode(vf))
+        except Exception as exc:
+            raise from_av_error(exc, self._label, reading=False) from None
+
+    def close(self) -> None:
+        """Flush the encoder, finish the container, and move the file into place."""
+        if self._container is None:
+            return
+        try:
+            self._container.mux(self._stream.encode(None))
+            self._container.close()
+            self._container = None
+            if self._pipe is not None:
+                self._pipe.flush()
+        except Exception as exc:
+            err = from_av_error(exc, self._label, reading=False)
+            self.abort()
+            raise err from None
+        if self._tmp is not None:
+            try:
+                os.replace(self._tmp, self._target)
+            except OSError as exc:
+                self.abort()
+                raise MediaError(f"cannot write '{self._target}': {exc.strerror}") from None
+            self._tmp = None
+
+    def abort(self) -> None:
+        """Stop writing; the temporary file is removed and an existing target is untouched."""
+        if self._container is not None:
+            try:
+                self._container.close()
+            except Exception:  # noqa: BLE001 - the output is being discarded anyway
+                pass
+            self._container = None
+        if self._tmp is not None:
+            try:
+                os.unlink(self._tmp)
+            except OSError:
+                pass
+            self._tmp = None
+
+    def __enter__(self) -> VideoSink:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def _to_video_frame(self, frame: np.ndarray) -> av.VideoFrame:
+        x = np.clip(np.nan_to_num(frame.astype(np.float32, copy=False), nan=0.0), 0.0, 1.0)
+        if self._deep:
+            data = np.rint(x * 65535.0).astype("<u2").transpose(1, 2, 0)
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(data), format="rgb48le")
+        else:
+            data = np.rint(x * 255.0).astype(np.uint8).transpose(1, 2, 0)
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(data), format="rgb24")
+        if vf.format.name == self.pix_fmt:
+            return vf
+        return vf.reformat(
+            format=self.pix_fmt,
+            dst_colorspace=self._sws_matrix,
+            dst_color_range=self._range,
+            interpolation=Interpolation.BICUBIC | Interpolation.ACCURATE_RND,
+        )
+
+
+def _resolve_muxer(url: str, fmt: str | None, pipe: bool) -> str | None:
+    if fmt:
+        try:
+            av.ContainerFormat(fmt, "w")
+        except ValueError:
+            raise MediaError(f"unknown output format '{fmt}'") from None
+        return fmt
+    if pipe:
+        raise MediaError("use -f to choose the output format on a pipe")
+    return None  # FFmpeg guesses from the file name
+
+
+def _temp_path(target: str) -> str:
+    """A fresh hidden file beside ``target``, same extension (so format guessing works)."""
+    folder, name = os.path.split(os.path.abspath(target))
+    stem, ext = os.path.splitext(name)
+    for _ in range(100):
+        path = os.path.join(folder, f".{stem}.exvc-tmp-{secrets.token_hex(4)}{ext}")
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)  # umask applies
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise MediaError(f"cannot write '{target}': {exc.strerror}") from None
+        os.close(fd)
+        return path
+    raise MediaError(f"cannot create a temporary file beside '{target}'")
+
+
+def open_output(url: str | BinaryIO, info: VideoInfo,
+                opts: OutputOptions | None = None) -> VideoSink:
+    """Open an output for frames described by ``info`` (size, fps, source pix_fmt, colour).
+
+    ``url``: a path (written atomically), ``-``/``pipe:1`` for stdout, or a binary stream.
+    Pipes need a streamable muxer named in ``opts.fmt``; MP4/MOV on a pipe are fragmented.
+    """
+    opts = opts or OutputOptions()
+    pipe: BinaryIO | None = None
+    tmp = target = None
+    if isinstance(url, str) and url in STDOUT_NAMES:
+        pipe, label = sys.stdout.buffer, "pipe:1"
+    elif not isinstance(url, str):
+        pipe, label = url, "pipe:1"
+    else:
+        label = url
+    muxer = _resolve_muxer(label, opts.fmt, pipe is not None)
+    if pipe is not None:
+        dest: str | BinaryIO = pipe
+    elif "://" in url or (os.path.exists(url) and not os.path.isfile(url)):
+        dest = url  # a device (/dev/null), FIFO or network URL: written in place
+    else:
+        tmp = _temp_path(url)
+        dest, target = tmp, url
+    try:
+        container = av.open(dest, "w", format=muxer)
+    except Exception as exc:
+        if tmp:
+            os.unlink(tmp)
+        if isinstance(exc, ValueError) and "determine output format" in str(exc):
+            raise MediaError(f"cannot tell the output format from '{label}'; use -f") from None
+        raise from_av_error(exc, label, reading=False) from None
+    try:
+        stream, pix_fmt = _setup_stream(container, info, opts, pipe)
+    except BaseException as exc:
+        try:
+            container.close()
+        except Exception:  # noqa: BLE001
+            pass
+        if tmp:
+            os.unlink(tmp)
+        if isinstance(exc, MediaError) or not isinstance(exc, Exception):
+            raise
+        raise from_av_error(exc, label, reading=False) from None
+    return VideoSink(container, stream, pix_fmt, info, label, tmp, target, pipe)
+
+
+def _setup_stream(container, info: VideoInfo, opts: OutputOptions,
+                  pipe: BinaryIO | None):
+    muxer = container.format.name
+    codec = opts.codec or _DEFAULT_CODEC.get(muxer) or container.default_video_codec
+    try:
+        codec = av.codec.Codec(codec, "w").name
+    except Exception:  # noqa: BLE001 - UnknownCodecError or ValueError, by version
+        raise MediaError(f"unknown encoder '{codec}'") from None
+    pix_fmt = choose_pix_fmt(info, codec, muxer, opts.pix_fmt)
+    options = dict(_CODEC_DEFAULTS.get(codec, {}))
+    if codec in _PRESET_CODECS:
+        options["preset"] = opts.preset or ("medium" if codec != "libsvtav1" else "8")
+    elif opts.preset:
+        options["preset"] = opts.preset
+    if _chroma_shift(pix_fmt) != (0, 0):
+        # swscale sites unspecified chroma at the centre; say so, or H.264/HEVC decoders
+        # assume "left" and every reader would see chroma shifted by half a sample.
+        options["chroma_sample_location"] = "center"
+    options.update({k: str(v) for k, v in opts.codec_options.items()})
+    fps = Fraction(info.fps)
+    stream = container.add_stream(codec, rate=fps, options=options)
+    ctx = stream.codec_context
+    ctx.width, ctx.height = info.width, info.height
+    ctx.pix_fmt = pix_fmt
+    ctx.time_base = 1 / fps
+    stream.time_base = 1 / fps
+    ctx.thread_count = opts.threads or 0
+    fmt = av.VideoFormat(pix_fmt)
+    if not fmt.is_rgb and len(fmt.components) >= 3:
+        colour = info.colour
+        if colour.matrix in _SWS_MATRIX:
+            ctx.colorspace = colour.matrix
+        ctx.color_range = 2 if colour.full_range else 1
+    ctx.color_primaries = info.colour.primaries
+    ctx.color_trc = info.colour.transfer
+    movflags = []
+    if muxer in ("mp4", "mov", "ipod"):
+        if pipe is not None and not _seekable(pipe):
+            movflags.append(_FRAGMENTED_MP4)
+        if opts.metadata:
+            movflags.append("use_metadata_tags")
+    if movflags:
+        container.options["movflags"] = "+".join(movflags)
+    if muxer == "yuv4mpegpipe" and pix_fmt_depth(pix_fmt) > 8:
+        container.options["strict"] = "-1"  # y4m's >8-bit tags are "unofficial" in FFmpeg
+    for key, value in opts.metadata.items():
+        container.metadata[key] = str(value)
+    return stream, pix_fmt
+
+
+def _seekable(stream: BinaryIO) -> bool:
+    try:
+        return bool(stream.seekable())
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+__all__ = ["MediaError", "OutputClosed", "OutputOptions", "VideoSink", "choose_pix_fmt",
+           "open_output"]
