@@ -1,0 +1,326 @@
+"""Dispatch: what to do with one input and one output, and the calls into the codec layers.
+
+=================  =================  ==================================================
+input              output             action
+=================  =================  ==================================================
+video              .dinr              encode: media frames -> ``encode_video`` -> bytes
+.dinr              video              decode: ``decode_video`` frames -> media sink
+video              video              transcode: media frames -> media sink
+.dinr              .dinr              byte copy (re-encoded if options change the video)
+any                ``-f null``        frames are produced and dropped (timing a decode)
+=================  =================  ==================================================
+
+An output is a .dinr with ``-f dinr`` or a ``.dinr`` name; an input is one with ``-f dinr``
+before ``-i`` or when its first four bytes are ``DINR``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from exvc.media.types import VideoInfo
+
+from .bitrate import to_bits_per_second, to_bpp
+from .errors import CliError
+from .frames import Window, apply_window, resize, retime, retime_count
+from .info import CODEC_LONG_NAMES, format_kbps, format_name, output_info_lines
+from .log import INFO, Log
+from .options import CommandLine, OutputSpec
+from .outputs import check_output_target, write_output_bytes
+from .progress import Reporter, make_reporter
+from .scale import resolve_scale
+from .sources import DinrSource, MediaSource, open_source
+
+# Target when a .dinr output has no -b (the encoder needs one).
+DEFAULT_BPP = 0.02
+DINR_CODECS = ("inr",)  # encoders that can write a .dinr now
+RESERVED_DINR_CODECS = ("dinr",)  # announced: the diffusion decoder
+# Output options that change the pictures: a .dinr -> .dinr with any of them is re-encoded.
+REENCODE_OPTIONS = ("b", "s", "filter", "vf", "r", "ss", "t", "to", "frames", "vframes",
+                    "preset", "seed", "pix_fmt")
+
+
+@dataclass
+class Plan:
+    """What the output receives: ``video`` describes it; ``frames()`` yields it (once)."""
+
+    video: VideoInfo
+    frames: Callable[[], Iterator[np.ndarray]]
+
+
+def _base(name: str) -> str:
+    return name.split(":")[0]
+
+
+def _size_and_rate(src: VideoInfo, out: OutputSpec) -> tuple[tuple[int, int], Fraction]:
+    size = (src.width, src.height)
+    if out.scale is not None:
+        size = resolve_scale(out.scale, src.width, src.height)
+    if out.size is not None:
+        size = out.size
+    return size, Fraction(out.rate or src.fps)
+
+
+def plan_output(source: DinrSource | MediaSource, out: OutputSpec) -> Plan:
+    """Apply the output's -s/-vf, -r, -ss/-t/-to and -frames:v to the source's frames."""
+    src = source.video
+    size, fps = _size_and_rate(src, out)
+    window = Window.of(out.start, out.duration, out.end, out.max_frames)
+    first, stop = window.index_range(fps)
+    if isinstance(source, MediaSource):
+        rate = fps if fps != src.fps else None
+        sized = size if size != (src.width, src.height) else None
+        total = source.source.expected_frames(stop, rate)
+
+        def frames() -> Iterator[np.ndarray]:
+            if stop == 0:
+                return iter(())
+            raw = source.source.frames(max_frames=stop, size=sized, rate=rate)
+            return apply_window(raw, window, fps)
+    else:
+        total = retime_count(src.frames, src.fps, fps)
+
+        def frames() -> Iterator[np.ndarray]:
+            out_frames = apply_window(retime(source.frames(), src.fps, fps), window, fps)
+            return resize(out_frames, size) if size != (src.width, src.height) else out_frames
+    count = None if total is None else max(0, (total if stop is None else min(total, stop))
+                                            - first)
+    video = src.with_(width=size[0], height=size[1], fps=fps, frames=count)
+    if out.pix_fmt:
+        from exvc.media.reader import pix_fmt_depth
+
+        video = video.with_(pix_fmt=out.pix_fmt, bit_depth=pix_fmt_depth(out.pix_fmt))
+    return Plan(video, frames)
+
+
+def check_output_options(cmd: CommandLine) -> None:
+    """Checks that need no I/O, so that mistakes fail before any file is opened."""
+    out = cmd.outputs[0]
+    progress_to_stdout = cmd.options.progress_url in ("-", "pipe:1", "pipe:")
+    if out.is_stdout and progress_to_stdout and not out.is_null:
+        raise CliError("-progress cannot write to stdout: the output uses it")
+    if out.is_stdout and out.fmt is None:
+        raise CliError(f"Unable to choose an output format for '{out.url}'; use a standard "
+                       "extension for the filename or specify the format manually (-f).")
+    given = {_base(n) for n in out.given}
+    if out.is_dinr:
+        codec = out.codec or "inr"
+        if codec in RESERVED_DINR_CODECS:
+            raise CliError(f"Encoder '{codec}' is not available yet (reserved for the "
+                           "diffusion decoder); use -c:v inr")
+        if codec not in DINR_CODECS + ("copy",):
+            raise CliError(f"Unknown encoder '{codec}' for a .dinr output; use -c:v inr")
+        if "crf" in given:
+            raise CliError("-crf applies to FFmpeg video encoders; for a .dinr use -b:v")
+        if out.preset is not None:
+            from exvc.encode.settings import PRESETS
+
+            if out.preset not in PRESETS:
+                raise CliError(f"Invalid preset '{out.preset}' for the inr encoder; expected "
+                               f"one of {', '.join(PRESETS)}")
+    else:
+        if out.codec in DINR_CODECS + RESERVED_DINR_CODECS:
+            raise CliError(f"Encoder '{out.codec}' writes .dinr files: name the output "
+                           "*.dinr or add -f dinr")
+        if out.codec == "copy":
+            raise CliError("-c:v copy is only supported from a .dinr to a .dinr")
+        if "seed" in given:
+            raise CliError("-seed only applies to a .dinr output")
+
+
+def _is_copy(source: DinrSource | MediaSource, out: OutputSpec) -> bool:
+    """Whether a .dinr -> .dinr run copies bytes: ``-c:v copy``, or no option asks for new
+    pictures (``-c:v inr`` or any of REENCODE_OPTIONS, input ones included, re-encode)."""
+    if not (isinstance(source, DinrSource) and out.is_dinr):
+        if out.codec == "copy":
+            raise CliError("-c:v copy is only supported from a .dinr to a .dinr")
+        return False
+    changing = [n for n in out.given if _base(n) in REENCODE_OPTIONS]
+    if out.codec == "copy":
+        if changing or source.changed_by_input_options:
+            what = f"-{changing[0]}" if changing else "input -ss/-t/-to/-r"
+            raise CliError(f"{what} cannot be used with -c:v copy (stream copy keeps the "
+                           "video as it is)")
+        return True
+    if out.codec is None and not changing and not source.changed_by_input_options:
+        if out.metadata:
+            raise CliError("-metadata cannot be changed while copying a .dinr; re-encode "
+                           "with -b to set it")
+        return True
+    return False
+
+
+def _show_stats(stats: bool | None, log: Log) -> bool:
+    """-stats/-nostats decide; by default stats show at log level info and up (so that
+    ``-v error -stats`` shows progress and errors only, as in ffmpeg)."""
+    return log.enabled(INFO) if stats is None else stats
+
+
+def _threads(cmd: CommandLine) -> tuple[int | None, int | None]:
+    """(input, output) threads: each file's own -threads, else the other file's."""
+    tin = cmd.inputs[0].threads
+    tout = cmd.outputs[0].threads if cmd.outputs else None
+    tin = tin if tin is not None else tout
+    tout = tout if tout is not None else tin
+    return tin or None, tout or None
+
+
+def run(cmd: CommandLine, log: Log, stderr_is_tty: bool = False) -> None:
+    """Carry out the command; raise CliError (or let layer errors through) on failure."""
+    if not cmd.inputs:
+        raise CliError("No input file given: put -i INPUT before the output file")
+    if len(cmd.inputs) > 1:
+        raise CliError(f"exvc reads exactly one input; {len(cmd.inputs)} were given")
+    if len(cmd.outputs) > 1:
+        raise CliError(f"exvc writes exactly one output; {len(cmd.outputs)} were given")
+    if cmd.outputs:
+        check_output_options(cmd)
+    threads_in, threads_out = _threads(cmd)
+    with open_source(cmd.inputs[0], threads_in) as source:
+        for line in source.describe():
+            log.info(line)
+        if not cmd.outputs:
+            raise CliError("At least one output file must be specified")
+        out = cmd.outputs[0]
+        check_output_target(out, cmd.inputs[0], cmd.options)
+        if _is_copy(source, out):
+            assert isinstance(source, DinrSource)
+            write_output_bytes(out, source.data)
+            log.info(f"Copied '{source.label}' to '{out.url}' ({len(source.data)} bytes)")
+            return
+        plan = plan_output(source, out)
+        kind = "encode" if out.is_dinr else ("decode" if source.kind == "dinr" else "transcode")
+        progress = _LazyReporter(lambda: make_reporter(
+            kind, plan.video.fps, plan.video.frames,
+            stats=_show_stats(cmd.options.stats, log), bar=stderr_is_tty,
+            progress_url=cmd.options.progress_url))
+        ok, size, summary = False, None, None
+        try:
+            if out.is_dinr:
+                size, summary = encode(plan, out, threads_out, log, progress)
+            elif out.is_null:
+                discard(plan, progress)
+            else:
+                write_video(plan, out, threads_out, log, progress)
+            ok = True
+        finally:
+            progress.finish(ok, size)
+        if summary:
+            log.info(summary)  # after the stats line is finished
+
+
+class _LazyReporter:
+    """Starts the progress display on first use, so the ``Output #0`` lines printed while
+    the output is set up come before it (a live bar would interleave with them)."""
+
+    def __init__(self, factory: Callable[[], Reporter]) -> None:
+        self._factory = factory
+        self._reporter: Reporter | None = None
+
+    def start(self) -> Reporter:
+        if self._reporter is None:
+            self._reporter = self._factory()
+        return self._reporter
+
+    def finish(self, ok: bool, size: int | None) -> None:
+        if self._reporter is not None:
+            self._reporter.finish(ok, size)
+
+
+class _Counter:
+    """Counts the frames that pass (the encoder reports segments, not frames read)."""
+
+    def __init__(self, frames: Iterator[np.ndarray]) -> None:
+        self._frames = frames
+        self.count = 0
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for frame in self._frames:
+            self.count += 1
+            yield frame
+
+
+def encode(plan: Plan, out: OutputSpec, threads: int | None, log: Log,
+           progress: _LazyReporter) -> tuple[int, str]:
+    """video (or .dinr) -> .dinr: ``encode_video`` then one atomic write of its bytes.
+    Returns the size written and a summary line."""
+    from exvc.encode.encoder import encode_video
+    from exvc.encode.settings import EncodeSettings
+
+    video = plan.video
+    if out.bitrate is None:
+        log.verbose(f"No -b given; targeting {DEFAULT_BPP}bpp")
+        bpp = DEFAULT_BPP
+    else:
+        bpp = to_bpp(out.bitrate, video.width, video.height, video.fps)
+    kwargs = {"bpp": bpp, "codec": out.codec if out.codec not in (None, "copy") else "inr",
+              "metadata": dict(out.metadata), "threads": threads}
+    if out.preset is not None:
+        kwargs["preset"] = out.preset
+    if out.seed is not None:
+        kwargs["seed"] = out.seed
+    try:
+        settings = EncodeSettings(**kwargs)
+    except ValueError as exc:
+        raise CliError(f"Invalid encoder settings: {exc}") from None
+    kbps = bpp * video.width * video.height * float(video.fps)
+    for line in output_info_lines(video, out.url, "dinr",
+                                  f"{settings.codec} ({CODEC_LONG_NAMES[settings.codec]})",
+                                  settings.metadata,
+                                  f"{bpp:.4f} bpp ({format_kbps(kbps)} kb/s)"):
+        log.info(line)
+    reporter = progress.start()
+    counter = _Counter(plan.frames())
+    try:
+        data = encode_video(iter(counter), video, settings, on_progress=reporter.encoder)
+    except ValueError as exc:
+        raise CliError(f"Error encoding '{out.url}': {exc}") from None
+    reporter.snapshot.frame = counter.count
+    write_output_bytes(out, data)
+    pixels = video.width * video.height * max(counter.count, 1)
+    seconds = counter.count / float(video.fps) if counter.count else 0.0
+    rate = f", {format_kbps(8 * len(data) / seconds)} kb/s" if seconds else ""
+    return len(data), (f"video:{len(data)} bytes, {counter.count} frames, "
+                       f"{8 * len(data) / pixels:.4f} bpp{rate}")
+
+
+def write_video(plan: Plan, out: OutputSpec, threads: int | None, log: Log,
+                progress: _LazyReporter) -> None:
+    """.dinr or video -> video through the media layer's sink (atomic for files)."""
+    from exvc.media.writer import OutputOptions, open_output
+
+    video = plan.video
+    codec_options: dict[str, str] = {}
+    if out.bitrate is not None:
+        bits = to_bits_per_second(out.bitrate, video.width, video.height, video.fps)
+        codec_options["b"] = str(max(1, round(bits)))
+    if out.crf is not None:
+        codec_options["crf"] = out.crf
+    opts = OutputOptions(fmt=out.fmt, codec=out.codec, pix_fmt=out.pix_fmt,
+                         preset=out.preset, metadata=dict(out.metadata), threads=threads,
+                         codec_options=codec_options)
+    sink = open_output(out.url, video, opts)
+    shown = video.with_(pix_fmt=getattr(sink, "pix_fmt", video.pix_fmt))
+    for line in output_info_lines(shown, out.url, format_name(out.url, out.fmt), out.codec,
+                                  out.metadata):
+        log.info(line)
+    try:
+        reporter = progress.start()
+        for frame in plan.frames():
+            sink.write(frame)
+            reporter.frames()
+    except BaseException:
+        sink.abort()
+        raise
+    sink.close()
+
+
+def discard(plan: Plan, progress: _LazyReporter) -> None:
+    """``-f null``: produce every frame, keep none."""
+    reporter = progress.start()
+    for _frame in plan.frames():
+        reporter.frames()

@@ -1,0 +1,144 @@
+"""Encode pipeline: frames in, a complete .dinr file out, at the requested size.
+
+Frames are cut into independent segments (at most two segments' frames are held in memory), each
+fitted by its own INR. Budgets are cumulative: segment k may spend what the target allows for all
+frames so far minus what the file already holds, so rounding slack carries forward and the
+finished file lands just under ``bpp * width * height * frames / 8`` bytes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Iterator
+
+import numpy as np
+
+from exvc.bitstream.bytesio import uleb_len
+from exvc.bitstream.container import END_SIZE, HEAD, META, PREAMBLE_SIZE, SEGMENT, Chunk
+from exvc.bitstream.container import write_container as _write_container
+from exvc.bitstream.header import MAX_FRAMES, Header, encode_metadata
+from exvc.encode.presets import preset_plan
+from exvc.encode.settings import EncodeProgress, EncodeSettings
+from exvc.media.types import VideoInfo
+
+_CHUNK_FIXED = 1 + 4  # type byte and CRC32 around every chunk payload
+
+
+class EncodeError(ValueError):
+    """The request cannot be met (for example a budget below the header's own cost)."""
+
+
+def _chunk_cost(payload_len: int) -> int:
+    return _CHUNK_FIXED + uleb_len(payload_len) + payload_len
+
+
+def chroma_code(pix_fmt: str) -> int:
+    """HEAD chroma code of an FFmpeg pixel format (what the source was, for the decoder)."""
+    name = pix_fmt.lower()
+    if name.startswith(("gray", "y8", "y16")):
+        return 0
+    if name.startswith(("yuv420", "yuvj420", "nv12", "nv21", "p010", "p016")):
+        return 1
+    if name.startswith(("yuv422", "yuvj422", "yuyv", "uyvy", "nv16")):
+        return 2
+    if name.startswith(("yuv444", "yuvj444", "yuva444")):
+        return 3
+    return 4
+
+
+def make_header(info: VideoInfo, settings: EncodeSettings, frames: int) -> Header:
+    fps = info.fps
+    return Header(
+        width=info.width, height=info.height, frames=frames,
+        fps_num=fps.numerator, fps_den=fps.denominator,
+        bit_depth=info.bit_depth if info.bit_depth in (8, 10, 12, 16) else 8,
+        chroma=chroma_code(info.pix_fmt), matrix=info.colour.matrix,
+        primaries=info.colour.primaries, transfer=info.colour.transfer,
+        full_range=int(info.colour.full_range), codec=0, seed=settings.seed,
+        segment_frames=settings.segment_frames,
+    )
+
+
+def fixed_overhead(info: VideoInfo, settings: EncodeSettings) -> int:
+    """Bytes that are not segments: preamble, HEAD (sized for the largest frame count), META,
+    END."""
+    head = len(make_header(info, settings, MAX_FRAMES).to_bytes())
+    total = PREAMBLE_SIZE + _chunk_cost(head) + END_SIZE
+    if settings.metadata:
+        total += _chunk_cost(len(encode_metadata(settings.metadata)))
+    return total
+
+
+def split_segments(frames: Iterable[np.ndarray], length: int) -> Iterator[list[np.ndarray]]:
+    """Cut a stream into segments of ``length`` frames; a short tail under half a segment joins
+    the previous one, and a tail over 1.5 segments is split in two, so no segment is tiny."""
+    buf: list[np.ndarray] = []
+    for frame in frames:
+        buf.append(frame)
+        if len(buf) == 2 * length:
+            yield buf[:length]
+            buf = buf[length:]
+    if len(buf) > length + length // 2:
+        half = (len(buf) + 1) // 2
+        yield buf[:half]
+        yield buf[half:]
+    elif buf:
+        yield buf
+
+
+def encode_video(
+    frames: Iterable[np.ndarray],
+    info: VideoInfo,
+    settings: EncodeSettings,
+    on_progress: Callable[[EncodeProgress], None] | None = None,
+) -> bytes:
+    """Encode ``frames`` (float32 RGB (3, H, W) in [0, 1]) into .dinr bytes."""
+    import torch
+
+    from exvc.encode.rate_control import BudgetError
+    from exvc.encode.segment_coder import encode_segment
+
+    if settings.bpp <= 0 or not math.isfinite(settings.bpp):
+        raise EncodeError(f"target rate must be positive, got {settings.bpp} bpp")
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    plan = preset_plan(settings.preset)
+    overhead = fixed_overhead(info, settings)
+    pixels_per_frame = info.width * info.height
+    segments: list[bytes] = []
+    used = overhead
+    read = done = 0
+    for index, seg in enumerate(split_segments(frames, settings.segment_frames)):
+        read += len(seg)
+        allowed = math.floor(settings.bpp * pixels_per_frame * read / 8)
+        budget = allowed - used
+        payload_budget = budget - _CHUNK_FIXED - uleb_len(max(budget, 1))
+        video = torch.from_numpy(np.stack(seg))
+
+        def report(step: int, steps: int, stage: str, _index: int = index) -> None:
+            if on_progress is not None:
+                on_progress(EncodeProgress(read, done, info.frames, used, _index, step, steps,
+                                           stage))
+
+        try:
+            payload = encode_segment(video, payload_budget, plan,
+                                     seed=settings.seed + index, report=report)
+        except BudgetError as exc:
+            need = overhead + _CHUNK_FIXED + 2 + exc.needed
+            min_bpp = 8 * need / (pixels_per_frame * read)
+            raise EncodeError(
+                f"-b {settings.bpp:g}bpp is too low for {info.width}x{info.height} x {read} "
+                f"frames: the smallest file is about {need} bytes ({min_bpp:.4f} bpp)"
+            ) from None
+        segments.append(payload)
+        used += _chunk_cost(len(payload))
+        done = read
+        if on_progress is not None:
+            on_progress(EncodeProgress(read, done, info.frames, used, index, 1, 1, "coded"))
+    if not segments:
+        raise EncodeError("no frames to encode")
+    chunks = [Chunk(HEAD, make_header(info, settings, done).to_bytes())]
+    if settings.metadata:
+        chunks.append(Chunk(META, encode_metadata(settings.metadata)))
+    chunks += [Chunk(SEGMENT, p) for p in segments]
+    return _write_container(chunks)
