@@ -13,8 +13,8 @@ from exvc.encode.settings import PRESETS
 from exvc.models.config import INRConfig
 
 _ITERATIONS = {
-    "ultrafast": 40, "superfast": 80, "veryfast": 150, "faster": 250, "fast": 350,
-    "medium": 500, "slow": 800, "slower": 1200, "veryslow": 2000,
+    "ultrafast": 60, "superfast": 120, "veryfast": 250, "faster": 400, "fast": 600,
+    "medium": 1000, "slow": 1600, "slower": 2500, "veryslow": 4000,
 }
 
 
@@ -23,14 +23,20 @@ class Plan:
     name: str
     schedule: FitSchedule
 
-    def config_for(self, bpp: float, frames: int, height: int, width: int) -> INRConfig:
-        """INR shape for a segment whose payload may spend ``bpp`` bits per pixel."""
+    def config_for(self, budget: int, frames: int, height: int, width: int) -> INRConfig:
+        """INR shape for a segment whose payload may spend ``budget`` bytes.
+
+        The synthesis network is paid for once per segment, so small budgets get a smaller
+        one (about 130, 400 and 1000 parameters); the grids are the same and the rate term
+        decides how much of them is used.
+        """
         del frames, height, width
-        if bpp < 0.008:
-            return INRConfig(levels=4, channels=3, spatial_log2=2, temporal_log2=3,
-                             mlp_width=8, mlp_layers=1, refine_layers=1, refine_width=8)
-        return INRConfig(levels=4, channels=3, spatial_log2=2, temporal_log2=3,
-                         mlp_width=16, mlp_layers=2, refine_layers=1, refine_width=8)
+        grids = dict(levels=4, channels=2, spatial_log2=2, temporal_log2=1, temporal_growth=1)
+        if budget < 700:
+            return INRConfig(**grids, mlp_width=8, mlp_layers=1, refine_layers=0)
+        if budget < 2500:
+            return INRConfig(**grids, mlp_width=12, mlp_layers=1, refine_layers=1)
+        return INRConfig(**grids, mlp_width=16, mlp_layers=2, refine_layers=1, refine_width=8)
 
 
 def preset_plan(name: str) -> Plan:

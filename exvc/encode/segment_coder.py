@@ -27,7 +27,7 @@ def encode_segment(
     t, _, h, w = video.shape
     if budget < 16:
         raise BudgetError(16, budget)
-    cfg = plan.config_for(8 * budget / (t * h * w), t, h, w)
+    cfg = plan.config_for(budget, t, h, w)
 
     def on_step(step: int, steps: int) -> None:
         if report is not None:

@@ -24,7 +24,10 @@ def grid_shapes(cfg: INRConfig, frames: int, height: int, width: int) -> list[tu
     shapes = []
     for level in range(cfg.levels):
         s = 2 ** (cfg.spatial_log2 + level)
-        t = 2 ** max(0, cfg.temporal_log2 - level)
+        if cfg.temporal_growth:
+            t = 2 ** (cfg.temporal_log2 + level)
+        else:
+            t = 2 ** max(0, cfg.temporal_log2 - level)
         shapes.append((cfg.channels, max(1, math.ceil(frames / t)), max(1, math.ceil(height / s)),
                        max(1, math.ceil(width / s))))
     return shapes
@@ -47,8 +50,9 @@ def _temporal_slice(grid: torch.Tensor, frame: int, frames: int) -> torch.Tensor
 
 class SynthesisNet(nn.Module):
     """A linear map from the features to RGB plus a residual branch: a per-pixel MLP (1x1
-    convolutions) followed by 3x3 refinement convolutions. The linear branch lets training start
-    from a plain pyramid decoder (see ``pyramid_init``); the residual branch learns the rest."""
+    convolutions) followed by 3x3 refinement convolutions. The residual branch starts at zero,
+    so training begins from a plain linear decoder of the upsampled grids and adds non-linear
+    detail as it pays for itself."""
 
     def __init__(self, cfg: INRConfig) -> None:
         super().__init__()
@@ -104,40 +108,3 @@ class GridINR(nn.Module):
         """RGB frames (B, 3, H, W) for the given frame indices, from the given latents."""
         return self.synthesis(self.features(latents, frame_ids))
 
-
-# YCoCg: a lossless-friendly decorrelating colour transform; its inverse seeds the linear branch.
-_RGB_TO_YCOCG = torch.tensor([[0.25, 0.5, 0.25], [0.5, 0.0, -0.5], [-0.25, 0.5, -0.25]])
-_YCOCG_TO_RGB = torch.linalg.inv(_RGB_TO_YCOCG)
-
-
-@torch.no_grad()
-def pyramid_init(model: GridINR, frames: torch.Tensor, step: float) -> None:
-    """Start the INR as a Laplacian pyramid of the segment, in YCoCg, in units of ``step``.
-
-    Training from zero latents converges too slowly for a few-minute CPU budget; starting from a
-    pyramid (coarsest level = low-pass video, each finer level = the residual the coarser ones
-    leave) gives the optimiser a decoder that already reconstructs the video and only has to
-    trade detail for rate.
-    """
-    cfg = model.cfg
-    if cfg.channels < 3:
-        return
-    t, _, h, w = frames.shape
-    ycocg = torch.einsum("ij,tjhw->tihw", _RGB_TO_YCOCG, frames - 0.5)
-    video = ycocg.permute(1, 0, 2, 3).unsqueeze(0)  # (1, 3, T, H, W)
-    recon = torch.zeros_like(video)
-    for level in reversed(range(cfg.levels)):
-        grid = model.latents[level]
-        size = tuple(grid.shape[1:])
-        target = F.adaptive_avg_pool3d(video - recon, size)[0]
-        grid.zero_()
-        grid[:3] = target / step
-        up = F.interpolate(target.unsqueeze(0), size=(t, h, w), mode="trilinear",
-                           align_corners=False)
-        recon = recon + up
-    skip = model.synthesis.skip
-    skip.weight.zero_()
-    for level in range(cfg.levels):
-        c0 = level * cfg.channels
-        skip.weight[:, c0:c0 + 3, 0, 0] = _YCOCG_TO_RGB * step
-    skip.bias.fill_(0.5)
