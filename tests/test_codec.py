@@ -1,0 +1,170 @@
+"""The INR codec through its Python API: rate accuracy, round trips, determinism, segments."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from exvc.bitstream.bytesio import DinrError
+from exvc.decode.decoder import decode_video, probe
+from exvc.encode.encoder import EncodeError, encode_video, split_segments
+from exvc.encode.settings import EncodeSettings
+from exvc.media.reader import InputOptions, open_input
+from exvc.media.types import VideoInfo
+
+SAMPLE = os.path.join(os.path.dirname(__file__), "..", "samples", "bbb_192x108_48f.mp4")
+
+
+@pytest.fixture(scope="module")
+def sample():
+    with open_input(SAMPLE, InputOptions()) as src:
+        frames = list(src.frames())
+        info = src.info
+    return info.with_(frames=len(frames)), frames
+
+
+def _psnr(a: list[np.ndarray], b: list[np.ndarray]) -> float:
+    mse = float(np.mean((np.stack(a) - np.stack(b)) ** 2))
+    return 10 * math.log10(1 / mse)
+
+
+def _encode(frames, info, bpp, **kw) -> bytes:
+    return encode_video(frames, info.with_(frames=len(frames)),
+                        EncodeSettings(bpp=bpp, preset=kw.pop("preset", "ultrafast"), **kw))
+
+
+@pytest.fixture(scope="module")
+def coded(sample):
+    """The sample coded at several rates (shared: encoding is the slow part)."""
+    info, frames = sample
+    return {bpp: _encode(frames, info, bpp) for bpp in (0.005, 0.01, 0.02, 0.05, 0.1)}
+
+
+@pytest.mark.parametrize("bpp", [0.005, 0.01, 0.02, 0.05, 0.1])
+def test_file_size_meets_the_target(sample, coded, bpp):
+    info, frames = sample
+    real = 8 * len(coded[bpp]) / (info.width * info.height * len(frames))
+    assert 0.98 * bpp <= real <= bpp, f"{real:.5f} bpp for a {bpp} target"
+
+
+def test_round_trip_keeps_geometry(sample, coded):
+    info, frames = sample
+    for data in coded.values():
+        dinfo, it = decode_video(data)
+        out = list(it)
+        assert len(out) == len(frames) == dinfo.video.frames
+        assert out[0].shape == (3, info.height, info.width) and out[0].dtype == np.float32
+        assert dinfo.video.fps == Fraction(25)
+
+
+def test_quality_grows_with_rate(sample):
+    info, frames = sample
+    frames = frames[:16]
+    psnrs = {}
+    for bpp in (0.01, 0.1):
+        data = _encode(frames, info, bpp, preset="veryfast")
+        psnrs[bpp] = _psnr(list(decode_video(data)[1]), frames)
+    grey = _psnr([np.full_like(f, 0.5) for f in frames], frames)
+    assert psnrs[0.1] > psnrs[0.01] + 2
+    assert psnrs[0.01] > grey + 4
+
+
+def test_decoding_twice_gives_identical_frames(coded):
+    a = np.stack(list(decode_video(coded[0.02])[1]))
+    b = np.stack(list(decode_video(coded[0.02])[1]))
+    assert np.array_equal(a, b)
+
+
+def test_encoding_is_deterministic_for_a_seed(sample):
+    info, frames = sample
+    a = _encode(frames[:8], info, 0.05, seed=3)
+    assert a == _encode(frames[:8], info, 0.05, seed=3)
+    assert a != _encode(frames[:8], info, 0.05, seed=4)
+
+
+def test_long_input_is_coded_in_segments(sample):
+    info, frames = sample
+    data = _encode(frames[:20], info, 0.05, segment_frames=8)
+    dinfo = probe(data)
+    assert [name for name, _ in dinfo.sections if name.startswith("segment")] == [
+        "segment 0", "segment 1"]
+    assert 0.98 * 0.05 <= dinfo.bpp <= 0.05
+    assert len(list(decode_video(data)[1])) == 20
+
+
+def test_segments_never_tiny():
+    lengths = [len(s) for s in split_segments(iter(range(70)), 32)]
+    assert lengths == [32, 38]
+    assert [len(s) for s in split_segments(iter(range(90)), 32)] == [32, 29, 29]
+    assert [len(s) for s in split_segments(iter(range(5)), 32)] == [5]
+
+
+def test_a_budget_below_the_header_is_refused(sample):
+    info, frames = sample
+    with pytest.raises(EncodeError, match="too low"):
+        _encode(frames[:2], info, 0.0005)
+
+
+def test_non_positive_rate_is_refused(sample):
+    info, frames = sample
+    with pytest.raises(EncodeError):
+        _encode(frames[:2], info, 0.0)
+
+
+def test_flipped_byte_is_caught(coded):
+    data = bytearray(coded[0.02])
+    data[len(data) // 2] ^= 0x10
+    with pytest.raises(DinrError, match="CRC"):
+        decode_video(bytes(data))
+
+
+def test_header_info_is_kept(sample):
+    info, frames = sample
+    data = _encode(frames[:4], info, 0.1, metadata={"title": "bunny"})
+    dinfo = probe(data)
+    assert dinfo.metadata == {"title": "bunny"}
+    assert (dinfo.video.width, dinfo.video.height, dinfo.video.frames) == (192, 108, 4)
+    assert dinfo.video.pix_fmt == "yuv420p"
+
+
+_DECODE_SNIPPET = """
+import sys, numpy as np
+from exvc.decode.decoder import decode_video
+info, frames = decode_video(open(sys.argv[1], 'rb').read())
+np.save(sys.argv[2], np.stack(list(frames)))
+"""
+
+
+@pytest.mark.parametrize("env", [
+    {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "default"},
+    {"OMP_NUM_THREADS": "1"},
+])
+def test_decoding_is_portable_across_cpu_paths(tmp_path, coded, env):
+    src = tmp_path / "x.dinr"
+    src.write_bytes(coded[0.02])
+    reference = np.stack(list(decode_video(coded[0.02])[1]))
+    out = tmp_path / "frames.npy"
+    subprocess.run([sys.executable, "-c", _DECODE_SNIPPET, str(src), str(out)],
+                   env={**os.environ, **env}, check=True)
+    other = np.load(out)
+    assert other.shape == reference.shape
+    assert _psnr(list(other), list(reference)) > 60
+
+
+def test_odd_size_and_tiny_clip_round_trip():
+    rng = np.random.default_rng(0)
+    base = rng.random((3, 1, 1), dtype=np.float32)
+    frames = [np.clip(base + 0.02 * i + np.zeros((3, 15, 17), np.float32), 0, 1)
+              for i in range(3)]
+    info = VideoInfo(17, 15, Fraction(30000, 1001), frames=3)
+    data = _encode(frames, info, 0.1 * 40)
+    dinfo, it = decode_video(data)
+    out = list(it)
+    assert len(out) == 3 and out[0].shape == (3, 15, 17)
+    assert dinfo.video.fps == Fraction(30000, 1001)
