@@ -8,6 +8,7 @@ finished file lands just under ``bpp * width * height * frames / 8`` bytes.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable, Iterator
 
@@ -86,6 +87,12 @@ def split_segments(frames: Iterable[np.ndarray], length: int) -> Iterator[list[n
         yield buf
 
 
+def _report(on_progress: Callable[[EncodeProgress], None] | None, read: int, done: int,
+            total: int | None, used: int, index: int, step: int, steps: int, stage: str) -> None:
+    if on_progress is not None:
+        on_progress(EncodeProgress(read, done, total, used, index, step, steps, stage))
+
+
 def encode_video(
     frames: Iterable[np.ndarray],
     info: VideoInfo,
@@ -115,11 +122,7 @@ def encode_video(
         payload_budget = budget - _CHUNK_FIXED - uleb_len(max(budget, 1))
         video = torch.from_numpy(np.stack(seg))
 
-        def report(step: int, steps: int, stage: str, _index: int = index) -> None:
-            if on_progress is not None:
-                on_progress(EncodeProgress(read, done, info.frames, used, _index, step, steps,
-                                           stage))
-
+        report = functools.partial(_report, on_progress, read, done, info.frames, used, index)
         try:
             payload = encode_segment(video, payload_budget, plan,
                                      seed=settings.seed + index, report=report)

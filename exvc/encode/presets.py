@@ -31,7 +31,7 @@ class Plan:
         decides how much of them is used.
         """
         del frames, height, width
-        grids = dict(levels=4, channels=2, spatial_log2=2, temporal_log2=1, temporal_growth=1)
+        grids = dict(levels=4, channels=2, spatial_log2=2, temporal_log2=1, temporal_slope=5)
         if budget < 700:
             return INRConfig(**grids, mlp_width=8, mlp_layers=1, refine_layers=0)
         if budget < 2500:

@@ -24,10 +24,7 @@ def grid_shapes(cfg: INRConfig, frames: int, height: int, width: int) -> list[tu
     shapes = []
     for level in range(cfg.levels):
         s = 2 ** (cfg.spatial_log2 + level)
-        if cfg.temporal_growth:
-            t = 2 ** (cfg.temporal_log2 + level)
-        else:
-            t = 2 ** max(0, cfg.temporal_log2 - level)
+        t = 2 ** max(0, cfg.temporal_log2 + (cfg.temporal_slope - 4) * level)
         shapes.append((cfg.channels, max(1, math.ceil(frames / t)), max(1, math.ceil(height / s)),
                        max(1, math.ceil(width / s))))
     return shapes
