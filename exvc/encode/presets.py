@@ -26,12 +26,13 @@ class Plan:
     def config_for(self, budget: int, frames: int, height: int, width: int) -> INRConfig:
         """INR shape for a segment whose payload may spend ``budget`` bytes.
 
-        The synthesis network is paid for once per segment, so small budgets get a smaller
-        one (about 130, 400 and 1000 parameters); the grids are the same and the rate term
-        decides how much of them is used.
+        The grids (docs/inr.md): finest at stride 2 held for 64 frames, each coarser level
+        halving the temporal stride; the rate term decides how much of them is used. The
+        synthesis network is paid for once per segment, so small budgets get a smaller one
+        (about 130, 460 and 880 parameters).
         """
         del frames, height, width
-        grids = dict(levels=4, channels=2, spatial_log2=2, temporal_log2=1, temporal_slope=5)
+        grids = dict(levels=4, channels=2, spatial_log2=1, temporal_log2=6, temporal_slope=3)
         if budget < 700:
             return INRConfig(**grids, mlp_width=8, mlp_layers=1, refine_layers=0)
         if budget < 2500:

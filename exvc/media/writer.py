@@ -338,6 +338,8 @@ def _setup_stream(container, info: VideoInfo, opts: OutputOptions,
         raise MediaError(f"unknown encoder '{codec}'") from None
     pix_fmt = choose_pix_fmt(info, codec, muxer, opts.pix_fmt)
     options = dict(_CODEC_DEFAULTS.get(codec, {}))
+    if "b" in opts.codec_options and "crf" not in opts.codec_options:
+        options.pop("crf", None)  # -b asks for a bitrate: the quality default would override it
     if codec in _PRESET_CODECS:
         options["preset"] = opts.preset or ("medium" if codec != "libsvtav1" else "8")
     elif opts.preset:
