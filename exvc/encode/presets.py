@@ -32,7 +32,7 @@ class Plan:
         (about 130, 460 and 880 parameters).
         """
         del frames, height, width
-        grids = dict(levels=4, channels=2, spatial_log2=1, temporal_log2=6, temporal_slope=3)
+        grids = dict(levels=5, channels=2, spatial_log2=1, temporal_log2=6, temporal_slope=3)
         if budget < 700:
             return INRConfig(**grids, mlp_width=8, mlp_layers=1, refine_layers=0)
         if budget < 2500:
