@@ -99,13 +99,7 @@ def fit_to_budget(model: GridINR, weight_codes: list[int], budget: int) -> Quant
     candidate = build(lo)
     if candidate.size <= budget:
         return candidate
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        candidate = build(mid)
-        if candidate.size <= budget:
-            hi, best = mid, candidate
-        else:
-            lo = mid
+    lo, best = _bisect(lo, hi, best, build, budget)
     filled = _fill_between(model, lo, budget, build)
     return filled if filled is not None and filled.size > best.size else best
 
@@ -131,14 +125,20 @@ def _fill_between(model: GridINR, code: int, budget: int, build) -> QuantizedSeg
     top = with_k(hi)
     if top.size > budget:
         return None
+    return _bisect(lo, hi, top, with_k, budget)[1]
+
+
+def _bisect(lo: int, hi: int, fits: QuantizedSegment, build, budget: int):
+    """Narrow an integer knob where ``build(hi)`` (= ``fits``) fits the budget and
+    ``build(lo)`` does not; returns the final ``lo`` and the fitting segment at ``hi``."""
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        candidate = with_k(mid)
+        candidate = build(mid)
         if candidate.size <= budget:
-            hi, top = mid, candidate
+            hi, fits = mid, candidate
         else:
             lo = mid
-    return top
+    return lo, fits
 
 
 def apply(model: GridINR, seg: QuantizedSegment) -> GridINR:
