@@ -2,9 +2,10 @@
 
 The loss is ``MSE + lambda * latent_bpp``. Lambda is the slope of the distortion-rate curve at
 the operating point, which scales like ``distortion / rate``; we start from the video's
-variance over the target rate (``lambda_scale`` calibrated in docs/inr.md) and keep it fixed.
-Steering lambda during training (dual ascent) was measured and lost: the latents' rate reacts to
-lambda with a long lag, so the controller overshoots (docs/inr.md). The exact rate is met
+variance over the target rate (``lambda_scale`` calibrated in docs/inr.md) and correct it twice,
+at 40 % and 70 % of training, from what the rounded latents would cost. Steering lambda at
+every step (dual ascent) was measured and lost: the latents' rate reacts to lambda with a long
+lag, so the controller overshoots (docs/inr.md). The exact rate is met
 afterwards by ``rate_control``. Latents first see additive uniform noise (a smooth stand-in for
 rounding), then rounding with a straight-through gradient, so the integers the decoder gets are
 what was trained.
@@ -33,6 +34,7 @@ class FitSchedule:
     latent_lr: float = 0.5
     noise_fraction: float = 0.7
     lambda_scale: float = 0.06
+    lambda_checks: tuple[float, ...] = (0.4, 0.7)
 
 
 @dataclass
@@ -72,6 +74,7 @@ def fit_segment(
     lam = schedule.lambda_scale * variance / target_bpp
     batch = min(schedule.batch_frames, t)
     noise_steps = int(schedule.iterations * schedule.noise_fraction)
+    checkpoints = {int(schedule.iterations * f) for f in schedule.lambda_checks}
     for step in range(schedule.iterations):
         decay = max(0.5 * (1 + math.cos(math.pi * step / schedule.iterations)), 0.02)
         for group, base in zip(opt.param_groups, bases, strict=True):
@@ -87,9 +90,17 @@ def fit_segment(
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if step + 1 in checkpoints:
+            # Correct lambda once the latents have settled: rate falls roughly like
+            # lambda ** -0.7 here, so this moves the operating point onto the budget.
+            ratio = _rounded_bits(model, log_scales) / (target_bpp * pixels)
+            lam *= min(8.0, max(0.125, ratio**1.5))
         if on_step is not None:
             on_step(step + 1, schedule.iterations)
+    return FitResult(model, lam, _rounded_bits(model, log_scales))
+
+
+def _rounded_bits(model: GridINR, log_scales: list[torch.Tensor]) -> float:
     with torch.no_grad():
-        est = float(sum(laplace_bits(torch.round(g), s)
-                        for g, s in zip(model.latents, log_scales, strict=True)))
-    return FitResult(model, lam, est)
+        return float(sum(laplace_bits(torch.round(g), s)
+                         for g, s in zip(model.latents, log_scales, strict=True)))

@@ -1,7 +1,7 @@
 """Presets: how much training a segment gets, and which INR shape suits its bit budget.
 
-The numbers come from the measurements in docs/inr.md; ``medium`` keeps a 64-frame CIF-ish
-segment within about three minutes on a 2-core CPU.
+The numbers come from the measurements in docs/inr.md; ``medium`` keeps a 64-frame segment of
+320x136 within about three minutes on a 2-core CPU.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from exvc.encode.settings import PRESETS
 from exvc.models.config import INRConfig
 
 _ITERATIONS = {
-    "ultrafast": 60, "superfast": 120, "veryfast": 250, "faster": 400, "fast": 600,
-    "medium": 1000, "slow": 1600, "slower": 2500, "veryslow": 4000,
+    "ultrafast": 60, "superfast": 120, "veryfast": 250, "faster": 500, "fast": 900,
+    "medium": 1500, "slow": 2500, "slower": 4000, "veryslow": 6000,
 }
 
 
