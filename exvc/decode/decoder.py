@@ -61,7 +61,10 @@ def _parse(data: bytes):
 
 def probe(data: bytes) -> DinrInfo:
     """Describe a .dinr file from its container alone."""
-    container, header = _parse(data)
+    return _describe(data, *_parse(data))
+
+
+def _describe(data: bytes, container, header: Header) -> DinrInfo:
     meta_chunk = container.first(META)
     metadata = decode_metadata(meta_chunk.payload) if meta_chunk else {}
     sections: list[tuple[str, int]] = []
@@ -89,9 +92,8 @@ def decode_video(data: bytes, threads: int | None = None) -> tuple[DinrInfo, Ite
     from exvc.models.config import INRConfig
     from exvc.models.quantize import model_from_payload, segment_layout
 
-    info = probe(data)
-    header = info.header
-    container = read_container(data)
+    container, header = _parse(data)
+    info = _describe(data, container, header)
     h, w = header.height, header.width
     payloads = []
     total = 0
