@@ -117,6 +117,12 @@ def test_non_positive_rate_is_refused(sample):
         _encode(frames[:2], info, 0.0)
 
 
+def test_only_the_inr_codec_exists_so_far(sample):
+    info, frames = sample
+    with pytest.raises(EncodeError, match="not available"):
+        _encode(frames[:2], info, 0.1, codec="dinr")
+
+
 def test_flipped_byte_is_caught(coded):
     data = bytearray(coded[0.02])
     data[len(data) // 2] ^= 0x10

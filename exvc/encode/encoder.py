@@ -107,6 +107,8 @@ def encode_video(
 
     if settings.bpp <= 0 or not math.isfinite(settings.bpp):
         raise EncodeError(f"target rate must be positive, got {settings.bpp} bpp")
+    if settings.codec != "inr":
+        raise EncodeError(f"codec '{settings.codec}' is not available (only 'inr' so far)")
     if settings.threads:
         torch.set_num_threads(settings.threads)
     plan = preset_plan(settings.preset)
