@@ -41,7 +41,6 @@ class FitSchedule:
 class FitResult:
     model: GridINR
     lam: float
-    est_latent_bits: float
 
 
 def _round_ste(y: torch.Tensor) -> torch.Tensor:
@@ -97,7 +96,7 @@ def fit_segment(
             lam *= min(8.0, max(0.125, ratio**1.5))
         if on_step is not None:
             on_step(step + 1, schedule.iterations)
-    return FitResult(model, lam, _rounded_bits(model, log_scales))
+    return FitResult(model, lam)
 
 
 def _rounded_bits(model: GridINR, log_scales: list[torch.Tensor]) -> float:
