@@ -91,10 +91,10 @@ RESULT_COLUMNS = ("target bpp", "codec", "setting", "bytes", "bpp", "vs target",
 
 def result_cells(r: Result) -> list[str]:
     setting = r.setting or ""
-    if r.status not in ("matched",):
+    if r.status != "matched":
         setting = f"{setting} **{r.status}**".strip()
-        if r.note:
-            setting += f": {r.note}"
+    if r.note:
+        setting += f" ({r.note})"
     peak = "—"
     if r.encode_peak_mb is not None and r.decode_peak_mb is not None:
         peak = f"{r.encode_peak_mb:.0f} / {r.decode_peak_mb:.0f}"
