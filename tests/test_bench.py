@@ -277,6 +277,11 @@ def test_unavailable_codecs_are_marked_not_dropped(tiny_clip):
     assert [(r.codec, r.status) for r in results] == [("vvc", "unavailable")]
     assert "ffmpeg" in results[0].note
     assert set(missing) == {"st_lpips", "vmaf", "fid"}
+    odd = BenchConfig([ClipSpec(str(tiny_clip), (63, 64))], rates=(0.1,), codecs=("x264",),
+                      vmaf=False, stlpips=False)
+    _, results, _ = run(odd)
+    assert [(r.codec, r.status) for r in results] == [("x264", "unavailable")]
+    assert "even" in results[0].note
 
 
 def test_bench_command_writes_json_markdown_and_plots(tiny_clip, tmp_path):

@@ -158,7 +158,7 @@ def run_exvc(codec: str, ref: np.ndarray, info: Any, clip: ClipInfo, bpp: float,
     return result
 
 
-def run_anchor(name: str, ref: np.ndarray, yuv: anchor_codecs.Clip420, clip: ClipInfo,
+def run_anchor(name: str, ref: np.ndarray, yuv: anchor_codecs.Clip420 | None, clip: ClipInfo,
                bpp: float, config: BenchConfig, scorer: Scorer) -> Result:
     anchor = anchor_codecs.ANCHORS[name]
     target = math.floor(bpp * _pixels(clip) / 8)
@@ -167,7 +167,7 @@ def run_anchor(name: str, ref: np.ndarray, yuv: anchor_codecs.Clip420, clip: Cli
                               or anchor.encoder not in config.ffmpeg.encoders):
         result.note = f"no ffmpeg with {anchor.encoder} found"
         return result
-    if clip.width % 2 or clip.height % 2:
+    if yuv is None:
         result.note = "yuv420p needs an even width and height"
         return result
     match = isolated(anchor_codecs.search_job, anchor, yuv, target, config.tolerance,
@@ -191,20 +191,25 @@ def run_anchor(name: str, ref: np.ndarray, yuv: anchor_codecs.Clip420, clip: Cli
     return result
 
 
-def prepare_clip(spec: ClipSpec, frames: int) -> tuple[np.ndarray, Any, ClipInfo]:
-    """Load a clip and measure the yuv420p round trip (the best an 8-bit 4:2:0 anchor gets)."""
+def prepare_clip(spec: ClipSpec, frames: int
+                 ) -> tuple[np.ndarray, Any, ClipInfo, anchor_codecs.Clip420 | None]:
+    """Load a clip; convert it to yuv420p for the anchors (None for odd sizes) and measure
+    that round trip alone (the best an 8-bit 4:2:0 anchor can get)."""
     from exvc.bench.yuv import frame_to_rgb
 
     ref, info = load_clip(spec, frames)
-    ceiling = math.nan
+    ceiling, yuv = math.nan, None
     if info.width % 2 == 0 and info.height % 2 == 0:
+        converted = to_yuv420p(list(ref))
         score = ClipScore()
-        for a, f in zip(ref, to_yuv420p(list(ref)), strict=True):
+        for a, f in zip(ref, converted, strict=True):
             score.add(a, frame_to_rgb(f))
         ceiling = score.psnr
+        planes = np.stack([f.to_ndarray(format="yuv420p") for f in converted])
+        yuv = anchor_codecs.Clip420(planes, info.width, info.height, info.fps)
     clip = ClipInfo(spec.name, spec.path, info.width, info.height, len(ref), float(info.fps),
                     ceiling)
-    return ref, info, clip
+    return ref, info, clip, yuv
 
 
 def run(config: BenchConfig, on_result: Callable[[Result], None] | None = None,
@@ -214,12 +219,8 @@ def run(config: BenchConfig, on_result: Callable[[Result], None] | None = None,
     scorer = Scorer(config)
     clips, results = [], []
     for spec in config.clips:
-        ref, info, clip = prepare_clip(spec, config.frames)
+        ref, info, clip, yuv = prepare_clip(spec, config.frames)
         clips.append(clip)
-        yuv = None
-        if clip.width % 2 == 0 and clip.height % 2 == 0:
-            planes = np.stack([f.to_ndarray(format="yuv420p") for f in to_yuv420p(list(ref))])
-            yuv = anchor_codecs.Clip420(planes, clip.width, clip.height, info.fps)
         for bpp in config.rates:
             for codec in config.codecs:
                 if on_start:
