@@ -131,6 +131,23 @@ def test_bd_figures_of_curves_with_different_slopes():
     assert bd_rate(rates, anchor, rates, test) == pytest.approx((10**-0.25 - 1) * 100)
 
 
+def test_repeated_unreachable_points_count_once():
+    from exvc.bench.report import bd_table, curve
+    from exvc.bench.run import ClipInfo, Result
+
+    def row(codec, target, size, psnr, status="matched"):
+        return Result("c", target, codec, status, int(target * 1000), bytes=size,
+                      bpp=size / 1000, psnr=psnr)
+
+    anchor = [row("a", b, b * 1000, 30 + 10 * math.log10(b)) for b in RATES]
+    stuck = [row("t", b, 15, 31 + 10 * math.log10(0.015), "cannot reach") for b in RATES[:2]]
+    test = stuck + [row("t", b, b * 1000, 31 + 10 * math.log10(b)) for b in RATES[2:]]
+    assert curve(test, "c", "t", "psnr")[0] == [0.015, 0.04, 0.1]
+    clip = ClipInfo("c", "c.y4m", 8, 8, 1, 25.0, 40.0)
+    (bd,) = bd_table(anchor + test, [clip], "a")
+    assert bd["bd_psnr"] == pytest.approx(1.0)
+
+
 def test_bd_uses_only_the_overlap_and_reports_none_without_one():
     low, high = [0.01, 0.02, 0.03], [0.05, 0.08, 0.1]
     assert bd_metric(low, _line(low, 40, 10), high, _line(high, 40, 10)) is None
@@ -308,6 +325,14 @@ def test_bench_command_writes_json_markdown_and_plots(tiny_clip, tmp_path):
     assert "| 0.15 | exvc (inr) |" in markdown and "Bjøntegaard" in markdown
     png = (out / "rd_tiny.png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000
+    # The reports re-render from the JSON alone, against another anchor.
+    again = CliRunner().invoke(main, ["--from-json", str(out / "results.json"),
+                                      "--anchor", "x264", "--out-dir", str(tmp_path / "re")])
+    assert again.exit_code == 0, again.output
+    redone = json.loads((tmp_path / "re" / "results.json").read_text())
+    assert redone["results"] == rows
+    assert {(b["codec"], b["anchor"]) for b in redone["bd"]} == {("inr", "x264"),
+                                                                 ("x265", "x264")}
 
 
 def test_bench_command_rejects_bad_arguments(tiny_clip):

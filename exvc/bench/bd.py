@@ -21,7 +21,7 @@ import numpy as np
 
 def _fit_integral(x: np.ndarray, y: np.ndarray, lo: float, hi: float) -> float:
     """Integral over [lo, hi] of the least-squares polynomial through (x, y)."""
-    poly = np.polynomial.Polynomial.fit(x, y, deg=min(3, len(x) - 1))
+    poly = np.polynomial.Polynomial.fit(x, y, deg=min(3, len(np.unique(x)) - 1))
     antiderivative = poly.integ()
     return float(antiderivative(hi) - antiderivative(lo))
 

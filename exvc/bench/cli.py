@@ -105,18 +105,23 @@ def machine_info(threads: int | None, ffmpeg: Any) -> dict[str, Any]:
               default=None, help="local Inception TorchScript file; enables FID")
 @click.option("--no-vmaf", is_flag=True, help="skip VMAF")
 @click.option("--no-stlpips", is_flag=True, help="skip ST-LPIPS")
+@click.option("--from-json", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="re-render the reports of an earlier results.json "
+              "(with --anchor: against another anchor) instead of running")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("bench-results"), show_default=True,
               help="where results.json, results.md and the PNG plots go")
 def main(clips: tuple[str, ...], rates: tuple[float, ...], codecs: tuple[str, ...],
          frames: int, preset: str, threads: int | None, anchor: str, tolerance: float,
          ffmpeg_path: str | None, fid_weights: Path | None, no_vmaf: bool, no_stlpips: bool,
-         out_dir: Path) -> None:
+         from_json: Path | None, out_dir: Path) -> None:
     """Rate-matched comparison of exvc with x264, x265, SVT-AV1 and VVC."""
+    if from_json is not None:
+        _rerender(from_json, anchor, out_dir)
+        return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from exvc.bench import report
     from exvc.bench.ffmpeg import find_ffmpeg
     from exvc.bench.run import BenchConfig, run
     from exvc.encode.settings import PRESETS
@@ -155,13 +160,6 @@ def main(clips: tuple[str, ...], rates: tuple[float, ...], codecs: tuple[str, ..
 
         clip_infos, results, missing = run(config, on_result=finished, on_start=started)
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    bd = report.bd_table(results, clip_infos, anchor)
-    plots = {}
-    for clip in clip_infos:
-        name = f"rd_{clip.name.replace('@', '_')}.png"
-        report.plot_clip(results, clip, out_dir / name)
-        plots[clip.name] = name
     settings = {"rates": list(rates), "codecs": list(codecs), "frames": frames,
                 "preset": preset, "threads": threads, "anchor": anchor,
                 "tolerance": tolerance,
@@ -169,17 +167,48 @@ def main(clips: tuple[str, ...], rates: tuple[float, ...], codecs: tuple[str, ..
                                 "removed_units": a.drop_units}
                             for k, a in _anchor_table().items() if k in codecs},
                 "command": " ".join(["exvc-bench", *sys.argv[1:]])}
-    line = (f"{machine['cpu']}, {machine['cores']} cores, torch {machine['torch']} with "
-            f"{machine['torch_threads']} threads, exvc preset {preset}, "
-            f"exvc {machine['exvc_revision']}, {machine['date']}")
-    (out_dir / "results.json").write_text(
-        report.to_json(clip_infos, results, bd, settings, machine, missing))
-    (out_dir / "results.md").write_text(
-        report.to_markdown(clip_infos, results, bd, anchor, line, missing, plots))
-    console.print(f"wrote {out_dir / 'results.json'}, {out_dir / 'results.md'} and "
-                  f"{len(plots)} plot(s)")
+    write_reports(out_dir, clip_infos, results, settings, machine, missing, console)
     if any(r.status == "error" for r in results):
         sys.exit(1)
+
+
+def write_reports(out_dir: Path, clips: list, results: list, settings: dict[str, Any],
+                  machine: dict[str, Any], missing: dict[str, str], console: Any) -> None:
+    """results.json, results.md and one rd_<clip>.png per clip in ``out_dir``."""
+    from exvc.bench import report
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    anchor = settings["anchor"]
+    bd = report.bd_table(results, clips, anchor)
+    plots = {}
+    for clip in clips:
+        name = f"rd_{clip.name.replace('@', '_')}.png"
+        report.plot_clip(results, clip, out_dir / name)
+        plots[clip.name] = name
+    line = (f"{machine['cpu']}, {machine['cores']} cores, torch {machine['torch']} with "
+            f"{machine['torch_threads']} threads, exvc preset {settings['preset']}, "
+            f"exvc {machine['exvc_revision']}, {machine['date']}")
+    (out_dir / "results.json").write_text(
+        report.to_json(clips, results, bd, settings, machine, missing))
+    (out_dir / "results.md").write_text(
+        report.to_markdown(clips, results, bd, anchor, line, missing, plots))
+    console.print(f"wrote {out_dir / 'results.json'}, {out_dir / 'results.md'} and "
+                  f"{len(plots)} plot(s)")
+
+
+def _rerender(path: Path, anchor: str, out_dir: Path) -> None:
+    from rich.console import Console
+
+    from exvc.bench import report
+
+    try:
+        clips, results, settings, machine, missing = report.from_json(path.read_text())
+    except (ValueError, KeyError, TypeError) as exc:
+        raise click.ClickException(f"{path}: not an exvc-bench results.json ({exc})") from None
+    if anchor not in {r.codec for r in results}:
+        raise click.BadParameter(f"{anchor} is not in {path}", param_hint="--anchor")
+    write_reports(out_dir, clips, results, {**settings, "anchor": anchor}, machine, missing,
+                  Console(stderr=True))
 
 
 def _anchor_table() -> dict[str, Any]:

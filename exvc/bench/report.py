@@ -45,10 +45,13 @@ def _finite(value: Any) -> Any:
 
 def curve(results: Sequence[Result], clip: str, codec: str, metric: str
           ) -> tuple[list[float], list[float]]:
-    """(bpp, metric) of a codec's scored points on a clip, by rate."""
-    points = sorted((r.bpp, getattr(r, metric)) for r in results
-                    if r.clip == clip and r.codec == codec and r.scored
-                    and getattr(r, metric) is not None)
+    """(bpp, metric) of a codec's distinct scored points on a clip, by rate.
+
+    A codec that cannot reach two low targets reports the same smallest stream for both;
+    that is one point on its curve, not two."""
+    points = sorted({(r.bpp, getattr(r, metric)) for r in results
+                     if r.clip == clip and r.codec == codec and r.scored
+                     and getattr(r, metric) is not None})
     return [p[0] for p in points], [p[1] for p in points]
 
 
@@ -70,6 +73,17 @@ def bd_table(results: Sequence[Result], clips: Sequence[ClipInfo], anchor: str
                                                    *curve(results, clip.name, codec, metric))
             rows.append(row)
     return rows
+
+
+def from_json(text: str) -> tuple[list[ClipInfo], list[Result], dict[str, Any],
+                                  dict[str, Any], dict[str, str]]:
+    """Clips, results, settings, machine and unavailable metrics of a ``results.json``."""
+    doc = json.loads(text)
+    clips = [ClipInfo(**{**c, "yuv420p_ceiling_psnr": c["yuv420p_ceiling_psnr"]
+                         if c["yuv420p_ceiling_psnr"] is not None else math.nan})
+             for c in doc["clips"]]
+    results = [Result(**r) for r in doc["results"]]
+    return clips, results, doc["settings"], doc["machine"], doc["unavailable_metrics"]
 
 
 def to_json(clips: Sequence[ClipInfo], results: Sequence[Result], bd: list[dict[str, Any]],
@@ -157,6 +171,7 @@ def plot_clip(results: Sequence[Result], clip: ClipInfo, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     shown = [m for m in METRICS if any(getattr(r, m[0]) is not None for r in results
                                        if r.clip == clip.name)]
@@ -164,6 +179,7 @@ def plot_clip(results: Sequence[Result], clip: ClipInfo, path: Path) -> None:
     rows = max(1, math.ceil(len(shown) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.3 * rows), squeeze=False)
     codecs = list(dict.fromkeys(r.codec for r in results if r.clip == clip.name))
+    ticks = sorted({r.target_bpp for r in results if r.clip == clip.name})
     for ax, (metric, name, higher) in zip(axes.flat, shown, strict=False):
         for codec in codecs:
             points = [r for r in results if r.clip == clip.name and r.codec == codec
@@ -178,6 +194,8 @@ def plot_clip(results: Sequence[Result], clip: ClipInfo, path: Path) -> None:
                 ax.plot([r.bpp for r in off], [getattr(r, metric) for r in off], "o",
                         markerfacecolor="white", markeredgecolor=line.get_color())
         ax.set_xscale("log")
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("bits per pixel")
         ax.set_title(name + ("" if higher else " (lower is better)"), fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
