@@ -35,7 +35,7 @@ DOC = REPO / "docs" / "bad_input.md"
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
     p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
 DINR = (COMPAT / "v1.0" / "basic_16x16_4f.dinr").read_bytes()  # 16x16, 4 frames
-FAST = ["-preset", "ultrafast"]
+FAST = ["-preset", "ultrafast", "-threads", "1"]  # one thread: steady on a busy machine
 
 
 # --- inputs the cases use (written into the test's working folder) ---------------------------
@@ -377,7 +377,11 @@ def _pattern(message: str) -> re.Pattern:
 
 @pytest.fixture(autouse=True)
 def _unmount():
+    import torch
+
+    threads = torch.get_num_threads()
     yield
+    torch.set_num_threads(threads)  # -threads 1 must not slow the rest of the session
     while MOUNTS:
         subprocess.run(["umount", str(MOUNTS.pop())], capture_output=True)
 
