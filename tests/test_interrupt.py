@@ -70,7 +70,8 @@ def y4m() -> bytes:
 
 def _command(hook: Path, point: str, sig: str, out: Path) -> list[str]:
     return [sys.executable, str(hook), point, sig, "-hide_banner", "-nostats", "-y",
-            "-f", "yuv4mpegpipe", "-i", "-", "-b", "4bpp", "-preset", "ultrafast", "-threads", "1", str(out)]
+            "-f", "yuv4mpegpipe", "-i", "-", "-b", "4bpp", "-preset", "ultrafast",
+            "-threads", "1", str(out)]
 
 
 def _check(folder: Path, out: Path, old: bytes | None, sig: str, code: int) -> None:
