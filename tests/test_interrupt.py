@@ -31,6 +31,9 @@ OLD = b"previous output, must survive\n"
 HOOK = textwrap.dedent("""
     import os, signal, sys
     point, sig = sys.argv[1], getattr(signal, sys.argv[2])
+    # A shell starts background jobs with SIGINT ignored, and Python then keeps ignoring it;
+    # restore Ctrl-C's usual meaning, as in an interactive terminal.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def die():
         os.kill(os.getpid(), sig)
