@@ -1,26 +1,19 @@
-"""benchmarks/metrics.py: PSNR and MS-SSIM on known cases, and on QCIF and tiny frames."""
+"""exvc.bench.metrics: PSNR, PSNR-Y, MS-SSIM and flicker on known cases and small frames."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
-
 
 @pytest.fixture(scope="module")
 def metrics():
-    """benchmarks/ is scripts, not a package: load metrics.py from its path."""
-    spec = importlib.util.spec_from_file_location("bench_metrics",
-                                                  REPO / "benchmarks" / "metrics.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from exvc.bench import metrics
+
+    return metrics
 
 
 def _image(height: int, width: int, seed: int = 0) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Full-reference quality metrics for the benchmarks: PSNR and MS-SSIM on RGB frames.
+"""Full-reference pixel metrics for the benchmark: PSNR (RGB and Y), MS-SSIM and flicker.
 
 Frames are ``(3, H, W)`` (or batches ``(N, 3, H, W)``) with values in ``[0, data_range]``,
 as numpy arrays or torch tensors. Everything is computed in float64.
@@ -27,6 +27,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+# BT.601 luma weights: Y is computed from the RGB frames both codecs are scored in.
+LUMA_WEIGHTS: tuple[float, float, float] = (0.299, 0.587, 0.114)
 MS_SSIM_WEIGHTS: tuple[float, ...] = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 WINDOW_SIZE = 11
 WINDOW_SIGMA = 1.5
@@ -154,22 +156,51 @@ def ssim(ref: ArrayLike, dist: ArrayLike, data_range: float = 1.0) -> torch.Tens
 # -- whole clips --------------------------------------------------------------------------
 
 
+def luma(x: ArrayLike) -> torch.Tensor:
+    """BT.601 luma (N, 1, H, W) of RGB frames (N, 3, H, W), float64."""
+    t = _as_batch(x)
+    w = torch.tensor(LUMA_WEIGHTS, dtype=torch.float64).view(1, 3, 1, 1)
+    return (t * w).sum(dim=1, keepdim=True)
+
+
 class ClipScore:
-    """Accumulates frame pairs: PSNR from the mean MSE of all frames, MS-SSIM mean of frames."""
+    """Accumulates frame pairs in display order.
+
+    PSNR and PSNR-Y come from the mean MSE over all frames (not the mean of per-frame PSNRs);
+    MS-SSIM is the mean over frames. ``flicker`` is the RMS, in 8-bit levels, of the error in
+    the frame-to-frame change: ``(dist[t] - dist[t-1]) - (ref[t] - ref[t-1])`` over every
+    sample of every consecutive pair. It is 0 when the codec changes frames exactly as the
+    source does (a constant error does not count), and grows when it flickers or smears motion.
+    """
 
     def __init__(self, data_range: float = 1.0) -> None:
         self.data_range = data_range
         self._sq_err = 0.0
+        self._sq_err_y = 0.0
         self._samples = 0
+        self._samples_y = 0
         self._ms_ssim: list[float] = []
+        self._flicker_sq = 0.0
+        self._flicker_samples = 0
+        self._last: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def add(self, ref: ArrayLike, dist: ArrayLike) -> None:
-        """Score one frame (3, H, W) or a batch (N, 3, H, W)."""
+        """Score one frame (3, H, W) or a batch (N, 3, H, W), the next in display order."""
         x, y = _as_batch(ref), _as_batch(dist)
         _check_pair(x, y)
         self._sq_err += float(torch.sum((x - y) ** 2))
         self._samples += x.numel()
+        ly, lx = luma(y), luma(x)
+        self._sq_err_y += float(torch.sum((lx - ly) ** 2))
+        self._samples_y += lx.numel()
         self._ms_ssim.extend(ms_ssim(x, y, self.data_range).tolist())
+        if self._last is not None:
+            x, y = torch.cat([self._last[0], x]), torch.cat([self._last[1], y])
+        if len(x) > 1:
+            change = (y[1:] - y[:-1]) - (x[1:] - x[:-1])
+            self._flicker_sq += float(torch.sum(change**2))
+            self._flicker_samples += change.numel()
+        self._last = (x[-1:], y[-1:])
 
     @property
     def frames(self) -> int:
@@ -184,5 +215,16 @@ class ClipScore:
         return psnr_from_mse(self.mse, self.data_range)
 
     @property
+    def psnr_y(self) -> float:
+        mse_y = self._sq_err_y / self._samples_y if self._samples_y else math.nan
+        return psnr_from_mse(mse_y, self.data_range)
+
+    @property
     def ms_ssim(self) -> float:
         return float(np.mean(self._ms_ssim)) if self._ms_ssim else math.nan
+
+    @property
+    def flicker(self) -> float:
+        if not self._flicker_samples:
+            return math.nan
+        return 255.0 / self.data_range * math.sqrt(self._flicker_sq / self._flicker_samples)

@@ -1,0 +1,5 @@
+"""``python -m exvc.bench`` is ``exvc-bench``."""
+
+from exvc.bench.cli import main
+
+main()
