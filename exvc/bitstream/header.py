@@ -25,6 +25,14 @@ CHROMA_NAMES = {CHROMA_GRAY: "4:0:0", CHROMA_420: "4:2:0", CHROMA_422: "4:2:2",
 CODEC_INR, CODEC_DINR = 0, 1
 CODEC_NAMES = {CODEC_INR: "inr", CODEC_DINR: "dinr"}
 
+# Resource limit of the reference decoder (not a format rule): a file may describe at most
+# this many decoded pixels (width x height x frames) per byte of its size, i.e. its rate is at
+# least 2^-12 bpp (0.00024 bpp, 80x below exvc's default 0.02 bpp). A 100-byte file can then
+# never ask for more than 3.3 million pixels: no hour-long decode, no gigabyte allocation.
+# The encoder refuses targets below it, so every file exvc writes decodes.
+MAX_PIXELS_PER_BYTE = 1 << 15
+MIN_BPP = 8 / MAX_PIXELS_PER_BYTE
+
 MAX_META_ENTRIES = 256
 MAX_META_BYTES = 64 * 1024
 

@@ -181,9 +181,9 @@ def parse_args(argv: Sequence[str]) -> CommandLine:
         else:
             pending.append(_Pending(typed, option, value))
     if pending and not (opts.show_help or opts.show_version):
-        raise UsageError("Trailing option(s) found in the command: may be ignored. "
-                         f"('{' '.join('-' + p.typed for p in pending)}' after the last "
-                         "output file)")
+        raise UsageError("Trailing option(s) found in the command: "
+                         f"'{' '.join('-' + p.typed for p in pending)}' after the last "
+                         "output file; options go before the file they apply to")
     return cmd
 
 

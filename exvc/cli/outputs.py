@@ -39,6 +39,11 @@ def check_output_target(out: OutputSpec, inp: InputSpec, opts: GlobalOptions) ->
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise CliError(f"{path}: No such file or directory (folder '{folder}' does not exist)")
+    if not os.path.exists(path) or os.path.isfile(path):
+        # The output is created beside the target and renamed: the folder must be writable.
+        # Checked now, not after a long encode (root passes this check; the write then fails).
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise CliError(f"{path}: Permission denied (cannot write in folder '{folder}')")
     if not os.path.exists(path):
         return
     if not inp.is_stdin and _is_local(inp.url) and os.path.exists(inp.url):
@@ -73,8 +78,11 @@ def write_output_bytes(out: OutputSpec, data: bytes) -> None:
         return
     path = out.url
     if os.path.exists(path) and not os.path.isfile(path):
-        with open(path, "wb") as f:
-            f.write(data)
+        try:
+            with open(path, "wb") as f:
+                f.write(data)
+        except OSError as exc:
+            raise CliError(f"{path}: {exc.strerror or exc}") from None
         return
     folder, name = os.path.split(os.path.abspath(path))
     try:

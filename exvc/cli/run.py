@@ -16,6 +16,8 @@ before ``-i`` or when its first four bytes are ``DINR``.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -28,7 +30,7 @@ from .bitrate import to_bits_per_second, to_bpp
 from .errors import CliError
 from .frames import Window, apply_window, resize, retime, retime_count
 from .info import CODEC_LONG_NAMES, format_kbps, format_name, output_info_lines
-from .log import INFO, Log
+from .log import INFO, VERBOSE, WARNING, Log
 from .options import CommandLine, OutputSpec
 from .outputs import check_output_target, write_output_bytes
 from .progress import Reporter, make_reporter
@@ -72,7 +74,8 @@ def plan_output(source: DinrSource | MediaSource, out: OutputSpec) -> Plan:
     window = Window.of(out.start, out.duration, out.end, out.max_frames)
     first, stop = window.index_range(fps)
     if isinstance(source, MediaSource):
-        rate = fps if fps != src.fps else None
+        # A variable-rate source is always resampled, so that the output is constant-rate.
+        rate = fps if fps != src.fps or source.source.variable_rate else None
         sized = size if size != (src.width, src.height) else None
         total = source.source.expected_frames(stop, rate)
 
@@ -169,8 +172,39 @@ def _threads(cmd: CommandLine) -> tuple[int | None, int | None]:
     return tin or None, tout or None
 
 
+class _ToLog(logging.Handler):
+    """Routes the layers' ``logging`` records (e.g. the reader's variable-rate warning) to the
+    CLI's log, so that ``-loglevel`` governs them like every other line."""
+
+    def __init__(self, log: Log) -> None:
+        super().__init__()
+        self._log = log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        level = WARNING if record.levelno >= logging.WARNING else VERBOSE
+        self._log.write(level, record.getMessage())
+
+
+@contextlib.contextmanager
+def _layer_logging(log: Log) -> Iterator[None]:
+    logger = logging.getLogger("exvc")
+    handler, propagate = _ToLog(log), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
 def run(cmd: CommandLine, log: Log, stderr_is_tty: bool = False) -> None:
     """Carry out the command; raise CliError (or let layer errors through) on failure."""
+    with _layer_logging(log):
+        _run(cmd, log, stderr_is_tty)
+
+
+def _run(cmd: CommandLine, log: Log, stderr_is_tty: bool) -> None:
     if not cmd.inputs:
         raise CliError("No input file given: put -i INPUT before the output file")
     if len(cmd.inputs) > 1:
@@ -192,7 +226,13 @@ def run(cmd: CommandLine, log: Log, stderr_is_tty: bool = False) -> None:
             write_output_bytes(out, source.data)
             log.info(f"Copied '{source.label}' to '{out.url}' ({len(source.data)} bytes)")
             return
+        if isinstance(source, DinrSource):
+            source.prepare()  # parse every segment now: a bad file fails before any output
+        elif _has_alpha(source.video.pix_fmt):
+            log.warning(f"{source.label}: the alpha channel ({source.video.pix_fmt}) is dropped; "
+                        "exvc carries RGB only")
         plan = plan_output(source, out)
+        check_plan(plan, out)
         kind = "encode" if out.is_dinr else ("decode" if source.kind == "dinr" else "transcode")
         progress = _LazyReporter(lambda: make_reporter(
             kind, plan.video.fps, plan.video.frames,
@@ -211,6 +251,38 @@ def run(cmd: CommandLine, log: Log, stderr_is_tty: bool = False) -> None:
             progress.finish(ok, size)
         if summary:
             log.info(summary)  # after the stats line is finished
+
+
+NO_FRAMES = ("No frames to encode: the input has no frames in the selected range "
+             "(-ss/-t/-to/-frames:v)")
+
+
+def _has_alpha(pix_fmt: str) -> bool:
+    """Whether an FFmpeg pixel format carries alpha (gray+alpha has 2 components, RGBA/YUVA 4)."""
+    try:
+        from exvc.media.reader import pix_fmt_components
+
+        return pix_fmt_components(pix_fmt) in (2, 4)
+    except ValueError:
+        return False
+
+
+def check_plan(plan: Plan, out: OutputSpec) -> None:
+    """Refuse, before any output exists, what cannot produce a valid file: no frames, or a
+    .dinr beyond the format's documented limits (bitstream_spec.md section 11)."""
+    video = plan.video
+    if video.frames == 0 and not out.is_null:
+        raise CliError(NO_FRAMES)
+    if not out.is_dinr:
+        return
+    from exvc.bitstream.header import MAX_DIMENSION, MAX_FRAMES
+
+    if not (1 <= video.width <= MAX_DIMENSION and 1 <= video.height <= MAX_DIMENSION):
+        raise CliError(f"Frame size {video.width}x{video.height} is beyond the .dinr limit "
+                       f"({MAX_DIMENSION}x{MAX_DIMENSION}); scale it down with -vf scale=W:H")
+    if video.frames is not None and video.frames > MAX_FRAMES:
+        raise CliError(f"{video.frames} frames are beyond the .dinr limit of {MAX_FRAMES}; "
+                       "select fewer with -t or -frames:v")
 
 
 class _LazyReporter:
@@ -237,11 +309,13 @@ class _Counter:
     def __init__(self, frames: Iterator[np.ndarray]) -> None:
         self._frames = frames
         self.count = 0
+        self.exhausted = False  # the source ran out (as opposed to the encoder stopping)
 
     def __iter__(self) -> Iterator[np.ndarray]:
         for frame in self._frames:
             self.count += 1
             yield frame
+        self.exhausted = True
 
 
 def encode(plan: Plan, out: OutputSpec, threads: int | None, log: Log,
@@ -278,6 +352,8 @@ def encode(plan: Plan, out: OutputSpec, threads: int | None, log: Log,
     try:
         data = encode_video(iter(counter), video, settings, on_progress=reporter.encoder)
     except ValueError as exc:
+        if counter.exhausted and counter.count == 0:
+            raise CliError(NO_FRAMES) from None
         raise CliError(f"Error encoding '{out.url}': {exc}") from None
     reporter.snapshot.frame = counter.count
     write_output_bytes(out, data)
@@ -308,11 +384,15 @@ def write_video(plan: Plan, out: OutputSpec, threads: int | None, log: Log,
     for line in output_info_lines(shown, out.url, format_name(out.url, out.fmt), out.codec,
                                   out.metadata):
         log.info(line)
+    written = 0
     try:
         reporter = progress.start()
         for frame in plan.frames():
             sink.write(frame)
             reporter.frames()
+            written += 1
+        if written == 0:
+            raise CliError(NO_FRAMES)
     except BaseException:
         sink.abort()
         raise

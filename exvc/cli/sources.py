@@ -39,6 +39,7 @@ class DinrSource:
         self.label = label
         self.data = data
         self.threads = threads
+        self._decoded: Any = None
         try:
             self.dinr = probe(data)
         except ValueError as exc:  # DinrError
@@ -55,13 +56,21 @@ class DinrSource:
     def describe(self, index: int = 0) -> list[str]:
         return dinr_info_lines(self.dinr, self.label, index)
 
-    def frames(self) -> Any:
+    def prepare(self) -> None:
+        """Parse every segment (limits, CRCs, entropy streams) so that a damaged or hostile
+        file is refused before an output is opened. Idempotent; imports torch."""
+        if self._decoded is not None:
+            return
         from exvc.decode.decoder import decode_video
 
         try:
-            _, frames = decode_video(self.data, threads=self.threads)
+            _, self._decoded = decode_video(self.data, threads=self.threads)
         except ValueError as exc:  # DinrError
             raise CliError(f"{self.label}: {exc}") from None
+
+    def frames(self) -> Any:
+        self.prepare()
+        frames, self._decoded = self._decoded, None
         return apply_window(frames, self.window, self.fps)
 
     def close(self) -> None:

@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
-from exvc.bitstream.bytesio import uleb_len
+from exvc.bitstream.bytesio import DinrError, uleb_len
 from exvc.bitstream.container import END_SIZE, HEAD, META, PREAMBLE_SIZE, SEGMENT, Chunk
 from exvc.bitstream.container import write_container as _write_container
-from exvc.bitstream.header import MAX_FRAMES, Header, encode_metadata
+from exvc.bitstream.header import MAX_FRAMES, MIN_BPP, Header, encode_metadata
 from exvc.encode.presets import preset_plan
 from exvc.encode.settings import EncodeProgress, EncodeSettings
 from exvc.media.types import VideoInfo
@@ -27,6 +27,10 @@ _CHUNK_FIXED = 1 + 4  # type byte and CRC32 around every chunk payload
 
 class EncodeError(ValueError):
     """The request cannot be met (for example a budget below the header's own cost)."""
+
+
+class NoFramesError(EncodeError):
+    """The frame iterator was empty: there is nothing to encode."""
 
 
 def _chunk_cost(payload_len: int) -> int:
@@ -109,6 +113,14 @@ def encode_video(
         raise EncodeError(f"target rate must be positive, got {settings.bpp} bpp")
     if settings.codec != "inr":
         raise EncodeError(f"codec '{settings.codec}' is not available (only 'inr' so far)")
+    if settings.bpp < MIN_BPP:
+        raise EncodeError(f"-b {settings.bpp:g}bpp is too low: decoders refuse files below "
+                          f"{MIN_BPP:.6f} bpp (a resource limit, bitstream_spec.md section 11)")
+    try:  # the frame size and rate must fit the format before any frame is read
+        make_header(info, settings, 1).validate()
+    except DinrError as exc:
+        raise EncodeError(str(exc).replace("invalid .dinr header",
+                                          "beyond the .dinr limits")) from None
     if settings.threads:
         torch.set_num_threads(settings.threads)
     plan = preset_plan(settings.preset)
@@ -119,6 +131,9 @@ def encode_video(
     read = done = 0
     for index, seg in enumerate(split_segments(frames, settings.segment_frames)):
         read += len(seg)
+        if read > MAX_FRAMES:
+            raise EncodeError(f"more than {MAX_FRAMES} frames: beyond the .dinr limit; "
+                              "select fewer with -t or -frames:v")
         allowed = math.floor(settings.bpp * pixels_per_frame * read / 8)
         budget = allowed - used
         payload_budget = budget - _CHUNK_FIXED - uleb_len(max(budget, 1))
@@ -141,7 +156,7 @@ def encode_video(
         if on_progress is not None:
             on_progress(EncodeProgress(read, done, info.frames, used, index, 1, 1, "coded"))
     if not segments:
-        raise EncodeError("no frames to encode")
+        raise NoFramesError("no frames to encode")
     chunks = [Chunk(HEAD, make_header(info, settings, done).to_bytes())]
     if settings.metadata:
         chunks.append(Chunk(META, encode_metadata(settings.metadata)))

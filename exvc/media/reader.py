@@ -54,6 +54,12 @@ def pix_fmt_depth(name: str) -> int:
         return 8
 
 
+def pix_fmt_components(name: str) -> int:
+    """Number of components of an FFmpeg pixel format (4 for yuva420p or rgba);
+    ValueError for an unknown name."""
+    return len(av.VideoFormat(name).components)
+
+
 def _probe_colour(ctx) -> ColourInfo:
     return ColourInfo(
         matrix=int(ctx.colorspace),
@@ -97,6 +103,9 @@ class VideoSource:
         self._used = False
         self._start, self._stop = _window(opts)
         self._eps = _tolerance(info.fps)
+        # True when the frame times are irregular (see _is_variable_rate); the CLI then asks
+        # frames() for a constant rate, which places frames by their timestamps.
+        self.variable_rate = False
 
     # -- public ---------------------------------------------------------------------------
 
@@ -275,6 +284,29 @@ def _count_frames(stream, path: str | None, fmt: str | None, options: dict) -> i
         return None
 
 
+def _packet_times(stream, path: str, fmt: str | None, options: dict) -> list[Fraction] | None:
+    """Presentation times (seconds, sorted) of every packet of a local file, without decoding;
+    None when they cannot be read. Used to tell a variable-frame-rate source."""
+    try:
+        with av.open(path, "r", format=fmt, options=options) as probe:
+            s = next(x for x in probe.streams if x.index == stream.index)
+            times = [Fraction(p.pts) * s.time_base for p in probe.demux(s)
+                     if p.size and p.pts is not None]
+    except (av.error.FFmpegError, OSError, StopIteration):
+        return None
+    return sorted(times) if times else None
+
+
+def _is_variable_rate(times: list[Fraction] | None, fps: Fraction) -> bool:
+    """Whether frame times stray from the constant grid ``k / fps`` by half a frame or more
+    (frame gaps, mixed rates): such a source is resampled to ``fps`` like ffmpeg's cfr mode."""
+    if not times or len(times) < 2:
+        return False
+    step = 1 / fps
+    t0 = times[0]
+    return any(abs(t - t0 - k * step) >= step / 2 for k, t in enumerate(times))
+
+
 def _window(opts: InputOptions) -> tuple[Fraction, Fraction | None]:
     """[start, stop) in seconds from -ss and -t or -to (-t wins, as in ffmpeg)."""
     start = Fraction(opts.start or 0)
@@ -409,6 +441,15 @@ def _make_source(container, label: str, opts: InputOptions, seekable: bool,
     fps = Fraction(fps) if fps else Fraction(25)
     pix_fmt = ctx.format.name if ctx.format is not None else "yuv420p"
     total = _count_frames(stream, local, opts.fmt, options)
+    variable = False
+    if local is not None and opts.framerate is None and opts.fmt != "rawvideo":
+        times = _packet_times(stream, local, opts.fmt, options)
+        variable = _is_variable_rate(times, fps)
+        if variable and times is not None:
+            log.warning("%s: variable frame rate; resampled to a constant %s fps (frames are "
+                        "repeated or dropped by their timestamps)", label, _rate_text(fps))
+            span = times[-1] - times[0] + 1 / fps
+            total = math.ceil(span * fps - _tolerance(fps))
     info = VideoInfo(
         width=int(ctx.width),
         height=int(ctx.height),
@@ -418,8 +459,14 @@ def _make_source(container, label: str, opts: InputOptions, seekable: bool,
         colour=_probe_colour(ctx),
         frames=_select_count(total, fps, opts),
     )
-    return VideoSource(container, stream, info, label, opts, seekable, spool)
+    source = VideoSource(container, stream, info, label, opts, seekable, spool)
+    source.variable_rate = variable
+    return source
+
+
+def _rate_text(fps: Fraction) -> str:
+    return str(fps.numerator) if fps.denominator == 1 else f"{float(fps):.4g}"
 
 
 __all__ = ["InputOptions", "MediaError", "VideoSource", "frame_to_rgb", "open_input",
-           "pix_fmt_depth"]
+           "pix_fmt_components", "pix_fmt_depth"]

@@ -105,3 +105,45 @@ class GridINR(nn.Module):
         """RGB frames (B, 3, H, W) for the given frame indices, from the given latents."""
         return self.synthesis(self.features(latents, frame_ids))
 
+    def render_rows(self, latents: list[torch.Tensor], frame: int, y0: int,
+                    y1: int) -> torch.Tensor:
+        """Rows ``y0:y1`` of one frame, (3, y1 - y0, W), computing features only for those rows
+        plus a halo of one row per 3x3 convolution. Equal to ``render`` up to float rounding;
+        lets the decoder render a large frame in bands whose memory does not grow with H."""
+        halo = self.cfg.refine_layers
+        a0, a1 = max(0, y0 - halo), min(self.height, y1 + halo)
+        per_level = [_upsample_rows(_temporal_slice(g, frame, self.frames), self.height,
+                                    self.width, a0, a1) for g in latents]
+        out = self.synthesis(torch.cat(per_level, dim=0)[None])[0]
+        return out[:, y0 - a0 : y1 - a0]
+
+    def working_bytes_per_row(self) -> int:
+        """Float32 bytes one output row costs while rendering (features and the two widest
+        activations alive at once, plus the RGB sums): the decoder's band-size estimate."""
+        cfg = self.cfg
+        widest = max(cfg.mlp_width if cfg.mlp_layers else 0,
+                     cfg.refine_width if cfg.refine_layers > 1 else 0, 3)
+        return 4 * self.width * (cfg.channels * cfg.levels + 2 * widest + 9)
+
+
+def _source_index(src: int, dst: int, start: int, stop: int) -> tuple[torch.Tensor, ...]:
+    """PyTorch's bilinear source positions (half-pixel centres, clamped at 0) for output
+    positions ``start:stop``: the two neighbours and the weight of the second."""
+    pos = (torch.arange(start, stop, dtype=torch.float32) + 0.5) * (src / dst) - 0.5
+    pos = pos.clamp_(min=0.0)
+    i0 = pos.long().clamp_(max=src - 1)
+    i1 = (i0 + 1).clamp_(max=src - 1)
+    return i0, i1, pos - i0.to(torch.float32)
+
+
+def _upsample_rows(grid: torch.Tensor, height: int, width: int, y0: int,
+                   y1: int) -> torch.Tensor:
+    """Rows ``y0:y1`` of ``interpolate(grid, (height, width), bilinear, align_corners=False)``
+    for a (C, H_l, W_l) slice, without building the full-size result."""
+    if grid.shape[-2:] == (height, width):
+        return grid[:, y0:y1]
+    r0, r1, wy = _source_index(grid.shape[1], height, y0, y1)
+    rows = grid[:, r0] * (1 - wy)[None, :, None] + grid[:, r1] * wy[None, :, None]
+    c0, c1, wx = _source_index(grid.shape[2], width, 0, width)
+    return rows[:, :, c0] * (1 - wx) + rows[:, :, c1] * wx
+

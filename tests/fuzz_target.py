@@ -1,0 +1,204 @@
+"""The fuzz target for the .dinr parse path, shared by tests/test_fuzz.py (a short bounded run)
+and scripts/fuzz_container.py (a long run).
+
+``fuzz_one(data)`` runs what a decoder does with untrusted bytes before the first pixel:
+container and CRCs, HEAD and META, the resource limits, every SEGMENT payload (configuration,
+entropy tables, range decoding) and the construction of each segment's INR from its integers.
+It may reject the input only with :class:`DinrError`; anything else (another exception, a hang,
+an allocation beyond the limits) is a bug. Frames are rendered only for tiny pictures, so
+one input costs milliseconds.
+
+Inputs come from three generators: raw bytes, mutations of real files with the chunk CRCs
+re-computed (so mutations reach the parsers behind the CRC), and containers assembled from
+random but plausible chunks.
+"""
+
+from __future__ import annotations
+
+import random
+import zlib
+from pathlib import Path
+
+from exvc.bitstream.bytesio import DinrError, uleb_bytes
+from exvc.bitstream.container import END, HEAD, META, PRIOR, SEGMENT
+
+COMPAT = Path(__file__).resolve().parent / "data" / "compat"
+RENDER_PIXELS = 4096  # render (and so check) frames only this small
+
+
+def seed_files() -> list[bytes]:
+    """Every file of the compatibility corpus: real encoder output to mutate."""
+    return [p.read_bytes() for p in sorted(COMPAT.glob("*/*.dinr"))]
+
+
+def fuzz_one(data: bytes) -> None:
+    """Parse ``data`` as a decoder would; only DinrError may escape."""
+    import torch
+
+    from exvc.decode.decoder import parse_segments
+    from exvc.models.quantize import model_from_payload
+
+    try:
+        info, payloads = parse_segments(data)
+    except DinrError:
+        return
+    h, w = info.video.height, info.video.width
+    with torch.inference_mode():
+        for p in payloads:
+            model = model_from_payload(p, h, w)
+            if h * w <= RENDER_PIXELS:
+                out = model.render(list(model.latents), [p.frames - 1])
+                assert out.shape == (1, 3, h, w)
+
+
+# --- input generators (plain ``random`` so the long-run script needs no hypothesis) --------
+
+def chunk_spans(data: bytes) -> list[tuple[int, int, int]]:
+    """(start, payload start, payload end) of each chunk, read leniently (no CRC check)."""
+    spans, pos = [], 6
+    while pos < len(data):
+        start = pos
+        pos += 1
+        length, shift = 0, 0
+        while pos < len(data) and shift < 70:
+            b = data[pos]
+            pos += 1
+            length |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                break
+        end = pos + length
+        if end + 4 > len(data):
+            break
+        spans.append((start, pos, end))
+        pos = end + 4
+    return spans
+
+
+def fix_crcs(data: bytes) -> bytes:
+    """Recompute the CRC of every chunk that can be delimited, so a mutated payload is
+    judged by the parsers behind the CRC rather than by the CRC check alone."""
+    out = bytearray(data)
+    for start, _, end in chunk_spans(data):
+        out[end : end + 4] = zlib.crc32(bytes(out[start:end])).to_bytes(4, "little")
+    return bytes(out)
+
+
+def chunk(ctype: int, payload: bytes) -> bytes:
+    body = bytes([ctype]) + uleb_bytes(len(payload)) + payload
+    return body + zlib.crc32(body).to_bytes(4, "little")
+
+
+def mutate(data: bytes, rng: random.Random) -> bytes:
+    """One to four random edits: bit flips, byte sets, cuts, duplications, insertions,
+    interesting values; then, most of the time, valid CRCs again."""
+    buf = bytearray(data)
+    for _ in range(rng.randint(1, 4)):
+        op = rng.randrange(7)
+        if not buf:
+            buf += rng.randbytes(rng.randint(1, 16))
+            continue
+        i = rng.randrange(len(buf))
+        if op == 0:
+            buf[i] ^= 1 << rng.randrange(8)
+        elif op == 1:
+            buf[i] = rng.choice([0, 1, 0x7F, 0x80, 0xFF, rng.randrange(256)])
+        elif op == 2:
+            del buf[i : i + rng.randint(1, 32)]
+        elif op == 3:
+            j = rng.randrange(len(buf))
+            buf[i:i] = buf[j : j + rng.randint(1, 32)]
+        elif op == 4:
+            buf[i:i] = rng.randbytes(rng.randint(1, 8))
+        elif op == 5:
+            buf[i : i + 2] = rng.choice([b"\xff\xff", b"\x80\x80", b"\xff\x7f", b"\x00\x00"])
+        else:
+            del buf[i:]
+    out = bytes(buf)
+    return fix_crcs(out) if rng.random() < 0.8 else out
+
+
+def _edit(payload: bytes, rng: random.Random) -> bytes:
+    """Small in-place edits of a payload that keep most of its structure."""
+    buf = bytearray(payload)
+    for _ in range(rng.randint(1, 3)):
+        if not buf:
+            buf += rng.randbytes(4)
+        i = rng.randrange(len(buf))
+        op = rng.randrange(4)
+        if op == 0:
+            buf[i] ^= 1 << rng.randrange(8)
+        elif op == 1:
+            buf[i] = rng.choice([0, 1, 2, 3, 0x7F, 0x80, 0xFF, rng.randrange(256)])
+        elif op == 2:
+            del buf[i : i + rng.randint(1, 4)]
+        else:
+            buf[i:i] = rng.randbytes(rng.randint(1, 4))
+    return bytes(buf)
+
+
+def mutate_payload(data: bytes, rng: random.Random) -> bytes:
+    """Edit the payload of one chunk of a valid file (a segment, most often) and re-frame it
+    with a correct length and CRC: this reaches the segment, entropy and model code."""
+    spans = chunk_spans(data)
+    if not spans:
+        return data
+    segs = [i for i, (st, _, _) in enumerate(spans) if data[st] == SEGMENT]
+    k = rng.choice(segs) if segs and rng.random() < 0.7 else rng.randrange(len(spans))
+    parts = [data[:6]]
+    for i, (st, p0, p1) in enumerate(spans):
+        payload = data[p0:p1]
+        parts.append(chunk(data[st], _edit(payload, rng) if i == k else payload))
+    return b"".join(parts)
+
+
+def _raw_uleb(v: int) -> bytes:
+    """LEB128 without the writer's range check, so values beyond 2^63 can be produced."""
+    out = bytearray()
+    while True:
+        b, v = v & 0x7F, v >> 7
+        out.append(b | (0x80 if v else 0))
+        if not v:
+            return bytes(out)
+
+
+def _uleb_field(rng: random.Random, lo: int, hi: int) -> bytes:
+    v = rng.choice([lo, hi, hi + 1, 0, rng.randint(lo, hi), rng.getrandbits(rng.randint(1, 70))])
+    return _raw_uleb(v)
+
+
+def assemble(rng: random.Random) -> bytes:
+    """A container from scratch: a HEAD with fields near and beyond their limits, maybe META,
+    segments with a random configuration and random entropy bytes, valid CRCs and END."""
+    head = (_uleb_field(rng, 1, 64) + _uleb_field(rng, 1, 64) + _uleb_field(rng, 1, 16)
+            + _uleb_field(rng, 1, 60) + _uleb_field(rng, 1, 2)
+            + bytes([rng.choice([8, 10, 7]), rng.randrange(6), 2, 2, 2, rng.randrange(3),
+                     rng.choice([0, 0, 0, 1, 2])])
+            + _uleb_field(rng, 0, 2**63 - 1) + _uleb_field(rng, 1, 8))
+    parts = [b"DINR", bytes([1, rng.choice([0, 0, 1, 9])]), chunk(HEAD, head)]
+    if rng.random() < 0.3:
+        parts.append(chunk(META, uleb_bytes(1) + uleb_bytes(1) + b"k" + uleb_bytes(1) + b"v"))
+    for _ in range(rng.randint(0, 3)):
+        config = bytes([rng.randint(1, 3), rng.randint(1, 3), rng.randint(0, 3),
+                        rng.randint(0, 3), rng.randint(1, 8), rng.randint(0, 2),
+                        rng.randint(0, 2), rng.randint(1, 4), rng.randint(0, 8)])
+        payload = (uleb_bytes(rng.randint(1, 8)) + config + uleb_bytes(rng.randint(1, 512))
+                   + rng.randbytes(rng.randint(0, 12)) + rng.randbytes(rng.randint(0, 64)))
+        parts.append(chunk(SEGMENT, payload))
+    if rng.random() < 0.05:
+        parts.append(chunk(rng.choice([PRIOR, 0x7E, 0xC3]), rng.randbytes(8)))
+    parts.append(chunk(END, b""))
+    return b"".join(parts)
+
+
+def generate(rng: random.Random, seeds: list[bytes]) -> bytes:
+    """One input from the mix of generators."""
+    roll = rng.random()
+    if roll < 0.1 or not seeds:
+        return rng.randbytes(rng.randint(0, 64)) if roll < 0.05 else b"DINR\x01\x00" + \
+            rng.randbytes(rng.randint(0, 64))
+    if roll < 0.4:
+        return mutate(rng.choice(seeds), rng)
+    if roll < 0.8:
+        return mutate_payload(rng.choice(seeds), rng)
+    return assemble(rng)

@@ -1,0 +1,536 @@
+"""Every row of docs/bad_input.md, exercised: the case, exvc's one stderr line, its exit status,
+no traceback and no output left behind. The table in the doc and CASES below must agree; the
+last test checks that, so the doc cannot drift from what exvc does.
+
+Cases run in-process through the click entry point (fast); the few that need a real process
+(a terminal on stdin, a closed pipe, signals) run ``python -m exvc``. In a message, ``…``
+stands for text that depends on the machine (an absolute path, a byte count).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import pty
+import re
+import select
+import subprocess
+import sys
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import media_write_clip
+from test_compat import COMPAT
+
+from exvc.bitstream.container import HEAD, PRIOR, Chunk, read_container, write_container
+from exvc.bitstream.header import Header
+from exvc.cli.main import cli
+
+REPO = Path(__file__).resolve().parent.parent
+DOC = REPO / "docs" / "bad_input.md"
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
+    p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
+DINR = (COMPAT / "v1.0" / "basic_16x16_4f.dinr").read_bytes()  # 16x16, 4 frames
+FAST = ["-preset", "ultrafast", "-threads", "1"]  # one thread: steady on a busy machine
+
+
+# --- inputs the cases use (written into the test's working folder) ---------------------------
+
+def clip(name="in.mkv", **kw):
+    kw.setdefault("frames", 3)
+    kw.setdefault("size", (16, 16))
+    return lambda d: media_write_clip(d / name, **kw)
+
+
+def data_file(name: str, data: bytes):
+    return lambda d: (d / name).write_bytes(data)
+
+
+def png(d: Path) -> None:
+    import av
+
+    with av.open(str(d / "in.png"), "w", format="image2") as out:
+        s = out.add_stream("png")
+        s.width, s.height, s.pix_fmt = 16, 16, "rgb24"
+        frame = av.VideoFrame.from_ndarray(np.full((16, 16, 3), 90, np.uint8), format="rgb24")
+        out.mux(s.encode(frame))
+        out.mux(s.encode(None))
+
+
+def wav(d: Path) -> None:
+    import av
+
+    with av.open(str(d / "in.wav"), "w") as out:
+        s = out.add_stream("pcm_s16le", rate=8000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16",
+                                           layout="mono")
+        frame.sample_rate = 8000
+        out.mux(s.encode(frame))
+        out.mux(s.encode(None))
+
+
+def truncated_mp4(d: Path) -> None:
+    media_write_clip(d / "full.mp4", frames=4, size=(16, 16), codec="libx264")
+    data = (d / "full.mp4").read_bytes()
+    (d / "in.mp4").write_bytes(data[: len(data) // 2])
+
+
+def vfr(d: Path) -> None:
+    import av
+
+    with av.open(str(d / "in.mkv"), "w") as out:
+        s = out.add_stream("ffv1", rate=25)
+        s.width, s.height, s.pix_fmt = 16, 16, "yuv420p"
+        s.time_base = Fraction(1, 1000)
+        for i, pts in enumerate([0, 40, 60, 200, 210, 400]):
+            rgb = np.full((16, 16, 3), 30 * i, np.uint8)
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+            frame.pts, frame.time_base = pts, Fraction(1, 1000)
+            out.mux(s.encode(frame))
+        out.mux(s.encode(None))
+
+
+def _forge(head: dict | None = None, extra: list[Chunk] | None = None) -> bytes:
+    c = read_container(DINR)
+    chunks = list(c.chunks)
+    if head is not None:
+        fields = {**Header.from_bytes(chunks[0].payload).as_dict(), **head}
+        header = Header(**fields)
+        from exvc.bitstream.bytesio import ByteWriter
+
+        w = ByteWriter()  # written without validation, as a hostile tool would
+        for name in ("width", "height", "frames", "fps_num", "fps_den"):
+            w.uleb(fields[name])
+        for name in ("bit_depth", "chroma", "matrix", "primaries", "transfer", "full_range",
+                     "codec"):
+            w.u8(fields[name])
+        w.uleb(header.seed).uleb(header.segment_frames)
+        chunks[0] = Chunk(HEAD, w.getvalue())
+    return write_container(chunks + (extra or []))
+
+
+def _flip(data: bytes, at: int) -> bytes:
+    b = bytearray(data)
+    b[at] ^= 0x04
+    return bytes(b)
+
+
+def _major(data: bytes, major: int) -> bytes:
+    return data[:4] + bytes([major]) + data[5:]
+
+
+def both(*setups):
+    def run(d):
+        for s in setups:
+            s(d)
+    return run
+
+
+def existing(name: str):
+    return data_file(name, b"previous contents\n")
+
+
+def unwritable_folder(d: Path, monkeypatch) -> None:
+    """A folder exvc may not write in: chmod 555 for an ordinary user; root ignores modes, so
+    there a read-only tmpfs is mounted, or, where mounting is impossible, access() is made to
+    say no."""
+    folder = d / "ro"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        return
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=16k", "tmpfs", str(folder)],
+                      capture_output=True).returncode == 0:
+        MOUNTS.append(folder)
+        return
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, m, *a, **k: False if str(p) == str(folder)
+                        else real(p, m, *a, **k))
+
+
+def full_disk(d: Path, monkeypatch) -> None:
+    """A full file system: a 4 KiB tmpfs filled up where mounting is possible (root), else
+    ENOSPC from the write path simulated in-process."""
+    folder = d / "full"
+    folder.mkdir()
+    if os.geteuid() == 0 and subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=4k", "tmpfs", str(folder)],
+            capture_output=True).returncode == 0:
+        MOUNTS.append(folder)
+        with open(folder / "filler", "wb") as f:
+            try:
+                f.write(bytes(1 << 16))
+                f.flush()
+            except OSError:
+                pass
+        return
+
+    def no_space(*_a, **_k):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", no_space)
+    import av.container
+
+    monkeypatch.setattr(av.container.OutputContainer, "mux", no_space, raising=False)
+
+
+MOUNTS: list[Path] = []
+
+
+@dataclass
+class Case:
+    id: str
+    what: str  # the row's first column
+    args: list[str]
+    code: int
+    message: str  # the stderr line (last line for errors; a line that must appear otherwise)
+    setup: object = None
+    env_setup: object = None  # (folder, monkeypatch) -> None
+    output: str | None = None  # must not exist afterwards (or keep its old bytes)
+    check: object = None  # extra assertion on the folder after the run
+
+
+def _frames_of(path: Path) -> int:
+    from exvc.media.reader import open_input
+
+    with open_input(str(path)) as src:
+        return sum(1 for _ in src.frames())
+
+
+NO_FRAMES = ("No frames to encode: the input has no frames in the selected range "
+             "(-ss/-t/-to/-frames:v)")
+
+CASES = [
+    # -- the input ---------------------------------------------------------------------------
+    Case("missing-input", "input file does not exist", ["-i", "nope.mkv", "out.dinr"], 1,
+         "'nope.mkv': no such file or directory", output="out.dinr"),
+    Case("input-is-folder", "input is a directory", ["-i", "sub", "out.dinr"], 1,
+         "'sub' is a directory", setup=lambda d: (d / "sub").mkdir(), output="out.dinr"),
+    Case("text-input", "a text file", ["-i", "notes.txt", "out.dinr"], 1,
+         "'notes.txt' is not a video FFmpeg can read (corrupt or truncated?)",
+         setup=data_file("notes.txt", b"hello, this is text\n" * 20), output="out.dinr"),
+    Case("image-input", "a still image (PNG)", ["-i", "in.png", "-y", "out.mkv"], 0,
+         "Output #0, matroska, to 'out.mkv':", setup=png,
+         check=lambda d: _frames_of(d / "out.mkv") == 1),
+    Case("audio-only", "audio only, no video stream", ["-i", "in.wav", "out.dinr"], 1,
+         "no video stream in 'in.wav'", setup=wav, output="out.dinr"),
+    Case("empty-input", "an empty file", ["-i", "in.mp4", "out.dinr"], 1, "'in.mp4' is empty",
+         setup=data_file("in.mp4", b""), output="out.dinr"),
+    Case("truncated-mp4", "an mp4 cut in half", ["-i", "in.mp4", "out.dinr"], 1,
+         "'in.mp4' is not a video FFmpeg can read (corrupt or truncated?)",
+         setup=truncated_mp4, output="out.dinr"),
+    Case("empty-stdin", "nothing on stdin", ["-i", "-", "out.dinr"], 1,
+         "'pipe:0' is empty (no input data)", output="out.dinr"),
+    Case("zero-frames-ss", "`-ss` past the end", ["-ss", "10", "-i", "in.mkv", "out.dinr"], 1,
+         NO_FRAMES, setup=clip(), output="out.dinr"),
+    Case("zero-frames-t", "`-t 0`", ["-i", "in.mkv", "-t", "0", "out.mkv"], 1, NO_FRAMES,
+         setup=clip(), output="out.mkv"),
+    Case("one-pixel", "a 1x1 video", ["-i", "in.mkv", "-b", "1600bpp", *FAST, "out.dinr"], 0,
+         "video:… bytes, 1 frames, … bpp, … kb/s",
+         setup=clip(size=(1, 1), frames=1, pix_fmt="yuv444p")),
+    Case("odd-size", "odd frame size (17x13)",
+         ["-i", "in.mkv", "-b", "4bpp", *FAST, "out.dinr"], 0,
+         "video:… bytes, 2 frames, … bpp, … kb/s",
+         setup=clip(size=(17, 13), frames=2, pix_fmt="yuv444p")),
+    Case("too-wide", "frame wider than 16384", ["-i", "in.mkv", "out.dinr"], 1,
+         "Frame size 16400x2 is beyond the .dinr limit (16384x16384); scale it down with "
+         "-vf scale=W:H", setup=clip(size=(16400, 2), frames=1, pix_fmt="gray"),
+         output="out.dinr"),
+    Case("too-many-frames", "more than 1 000 000 frames",
+         ["-i", "in.mkv", "-r", "1000", "out.dinr"], 1,
+         "2000000 frames are beyond the .dinr limit of 1000000; select fewer with -t or "
+         "-frames:v", setup=clip(rate=Fraction(1, 1000), frames=2), output="out.dinr"),
+    Case("alpha", "alpha channel (yuva420p)", ["-i", "in.mkv", "out.mkv"], 0,
+         "in.mkv: the alpha channel (yuva420p) is dropped; exvc carries RGB only",
+         setup=clip(pix_fmt="yuva420p")),
+    Case("ten-bit", "10-bit source", ["-i", "in.mkv", "-b", "8bpp", *FAST, "out.dinr"], 0,
+         "video:… bytes, 2 frames, … bpp, … kb/s",
+         setup=clip(pix_fmt="yuv420p10le", frames=2),
+         check=lambda d: d.joinpath("out.dinr").read_bytes()[:4] == b"DINR"),
+    Case("twelve-bit", "12-bit source", ["-i", "in.mkv", "out.mkv"], 0,
+         "  Stream #0:0: Video: yuv444p12le(tv), 16x16, 25 fps, 3 frames",
+         setup=clip(pix_fmt="yuv444p12le")),
+    Case("vfr", "variable frame rate", ["-i", "in.mkv", "out.mkv"], 0,
+         "in.mkv: variable frame rate; resampled to a constant 25 fps (frames are repeated or "
+         "dropped by their timestamps)", setup=vfr,
+         check=lambda d: _frames_of(d / "out.mkv") == 11),
+    # -- the rate ------------------------------------------------------------------------------
+    Case("rate-zero", "`-b 0`", ["-i", "in.mkv", "-b", "0", "out.dinr"], 1,
+         "Invalid value '0' for option '-b': the rate must be greater than zero"),
+    Case("rate-negative", "`-b -5k`", ["-i", "in.mkv", "-b", "-5k", "out.dinr"], 1,
+         "Invalid value '-5k' for option '-b': the rate must be greater than zero"),
+    Case("rate-garbage", "`-b abc`", ["-i", "in.mkv", "-b", "abc", "out.dinr"], 1,
+         "Invalid value 'abc' for option '-b': expected bits/s such as 64k, 1.5M or 20000, or "
+         "bits per pixel such as 0.02bpp"),
+    Case("rate-below-header", "`-b` below what the header alone costs",
+         ["-i", "in.mkv", "-b", "0.5bpp", *FAST, "out.dinr"], 1,
+         "Error encoding 'out.dinr': -b 0.5bpp is too low for 16x16 x 3 frames: the smallest "
+         "file is about … bytes (… bpp)", setup=clip(), output="out.dinr"),
+    Case("rate-below-floor", "`-b` below the decoders' floor (2^-12 bpp)",
+         ["-i", "in.mkv", "-b", "0.0001bpp", "out.dinr"], 1,
+         "Error encoding 'out.dinr': -b 0.0001bpp is too low: decoders refuse files below "
+         "0.000244 bpp (a resource limit, bitstream_spec.md section 11)", setup=clip(),
+         output="out.dinr"),
+    # -- the command line ----------------------------------------------------------------------
+    Case("unknown-option", "unknown option", ["-i", "in.mkv", "-bogus", "1", "out.dinr"], 1,
+         "Unrecognized option 'bogus'."),
+    Case("misplaced-option", "output option before `-i`",
+         ["-preset", "fast", "-i", "in.mkv", "out.dinr"], 1,
+         "Option preset cannot be applied to input url in.mkv -- you are trying to apply an "
+         "output option to an input file or vice versa. Move this option before the file it "
+         "belongs to."),
+    Case("missing-value", "option without its value", ["-i", "in.mkv", "out.dinr", "-b"], 1,
+         "Missing argument for option 'b'."),
+    Case("trailing-option", "option after the last output", ["-i", "in.mkv", "out.dinr",
+                                                            "-preset", "fast"], 1,
+         "Trailing option(s) found in the command: '-preset' after the last output file; "
+         "options go before the file they apply to"),
+    Case("no-output", "no output file", ["-i", "in.mkv"], 1,
+         "At least one output file must be specified", setup=clip()),
+    # -- the output ----------------------------------------------------------------------------
+    Case("output-folder-missing", "output folder does not exist",
+         ["-i", "in.mkv", "nodir/out.dinr"], 1,
+         "nodir/out.dinr: No such file or directory (folder '…/nodir' does not exist)",
+         setup=clip()),
+    Case("output-folder-readonly", "output folder not writable", ["-i", "in.mkv", "ro/out.dinr"],
+         1, "ro/out.dinr: … (cannot write in folder '…/ro')", setup=clip(),
+         env_setup=unwritable_folder, output="ro/out.dinr"),
+    Case("disk-full-dinr", "disk full while writing a .dinr",
+         ["-i", "in.mkv", "-b", "4bpp", *FAST, "full/out.dinr"], 1,
+         "full/out.dinr: No space left on device", setup=clip(frames=2),
+         env_setup=full_disk, output="full/out.dinr"),
+    Case("disk-full-video", "disk full while writing a video",
+         ["-i", "in.mkv", "full/out.mkv"], 1,
+         "error writing 'full/out.mkv': No space left on device", setup=clip(frames=2),
+         env_setup=full_disk, output="full/out.mkv"),
+    Case("output-exists", "output exists, no `-y`, stdin not a terminal",
+         ["-i", "in.mkv", "out.dinr"], 1, "File 'out.dinr' already exists. Exiting.",
+         setup=both(clip(), existing("out.dinr")), output="out.dinr"),
+    Case("output-exists-n", "output exists, `-n`", ["-n", "-i", "in.mkv", "out.dinr"], 1,
+         "File 'out.dinr' already exists. Exiting.",
+         setup=both(clip(), existing("out.dinr")), output="out.dinr"),
+    Case("same-file", "output is the input (even with `-y`)", ["-y", "-i", "in.mkv", "in.mkv"],
+         1, "Output in.mkv same as Input #0 - exiting (exvc cannot edit files in place)",
+         setup=clip(), output="in.mkv"),
+    Case("output-is-folder", "output is a directory", ["-i", "in.mkv", "sub"], 1,
+         "sub: Is a directory", setup=both(clip(), lambda d: (d / "sub").mkdir())),
+    # -- .dinr inputs --------------------------------------------------------------------------
+    Case("dinr-truncated", ".dinr cut inside a chunk", ["-i", "in.dinr", "out.mkv"], 1,
+         "in.dinr: truncated .dinr: chunk 1 (segment) ends early",
+         setup=data_file("in.dinr", DINR[:150]), output="out.mkv"),
+    Case("dinr-no-end", ".dinr cut at a chunk boundary", ["-i", "in.dinr", "out.mkv"], 1,
+         "in.dinr: truncated .dinr: the file ends before its end chunk",
+         setup=data_file("in.dinr", DINR[:-6]), output="out.mkv"),
+    Case("dinr-tiny", ".dinr of 5 bytes", ["-i", "in.dinr", "out.mkv"], 1,
+         "in.dinr: truncated .dinr: file header ends early",
+         setup=data_file("in.dinr", DINR[:5]), output="out.mkv"),
+    Case("dinr-bitflip", ".dinr with one bit flipped", ["-i", "in.dinr", "out.mkv"], 1,
+         "in.dinr: corrupt .dinr: chunk 1 (segment) fails its CRC",
+         setup=data_file("in.dinr", _flip(DINR, 100)), output="out.mkv"),
+    Case("dinr-major", ".dinr of an unknown major version", ["-i", "in.dinr", "out.mkv"], 1,
+         "in.dinr: unsupported .dinr version 2.0 (this exvc reads 1.x): needs a newer exvc",
+         setup=data_file("in.dinr", _major(DINR, 2)), output="out.mkv"),
+    Case("dinr-absurd-header", ".dinr header out of range (width 10^9)",
+         ["-i", "in.dinr", "out.mkv"], 1,
+         "in.dinr: invalid .dinr header: width = 1000000000 (allowed 1..16384)",
+         setup=data_file("in.dinr", _forge({"width": 10**9})), output="out.mkv"),
+    Case("dinr-implausible", ".dinr whose size cannot describe its header (16384x16384, "
+         "10^6 frames in a few hundred bytes)", ["-i", "in.dinr", "out.mkv"], 1,
+         "in.dinr: implausible .dinr: … bytes claim 1000000 frames of 16384x16384 (decoder "
+         "limit: 32768 pixels per byte of file)",
+         setup=data_file("in.dinr", _forge({"width": 16384, "height": 16384,
+                                            "frames": 10**6, "segment_frames": 4096})),
+         output="out.mkv"),
+    Case("dinr-prior", ".dinr carrying a PRIOR chunk (diffusion prior)",
+         ["-i", "in.dinr", "out.mkv"], 1,
+         "in.dinr: this .dinr needs a newer exvc: chunk 2 is a critical prior chunk (0x21) this "
+         "version cannot decode",
+         setup=data_file("in.dinr", _forge(extra=[Chunk(PRIOR, bytes(32))])),
+         output="out.mkv"),
+    Case("dinr-codec", ".dinr made for the diffusion decoder (codec `dinr`)",
+         ["-i", "in.dinr", "out.mkv"], 1,
+         "in.dinr: this .dinr uses the 'dinr' codec (diffusion decoder), which this exvc cannot "
+         "decode: needs a newer exvc", setup=data_file("in.dinr", _forge({"codec": 1})),
+         output="out.mkv"),
+]
+
+SUBPROCESS_CASES = {  # rows exercised by the dedicated tests at the end of this module
+    "tty-prompt-no": ("output exists, stdin is a terminal, answer n", 1,
+                      "Not overwriting - exiting"),
+    "tty-prompt-yes": ("output exists, stdin is a terminal, answer y", 0,
+                       "File 'out.mkv' already exists. Overwrite? [y/N]"),
+    "closed-pipe": ("reader of stdout goes away (`| head -c 100`)", 1, "(nothing)"),
+    "interrupted": ("Ctrl-C (SIGINT) or SIGTERM during a run", 255,
+                    "Exiting, received signal …."),
+    "internal-error": ("a bug (unexpected exception)", 2,
+                       "Error: internal error: …: … (run with -v debug for the traceback)"),
+}
+
+
+def _pattern(message: str) -> re.Pattern:
+    return re.compile("^" + ".*".join(re.escape(p) for p in message.split("…")) + "$")
+
+
+@pytest.fixture(autouse=True)
+def _unmount():
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)  # -threads 1 must not slow the rest of the session
+    while MOUNTS:
+        subprocess.run(["umount", str(MOUNTS.pop())], capture_output=True)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input(case: Case, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    if case.setup is None and "in.mkv" in case.args:
+        clip()(tmp_path)
+    elif case.setup is not None:
+        case.setup(tmp_path)
+    if case.env_setup is not None:
+        case.env_setup(tmp_path, monkeypatch)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    result = CliRunner().invoke(cli, ["-hide_banner", "-nostats", *case.args])
+    err = result.stderr
+    assert result.exit_code == case.code, err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    if case.code:
+        assert lines and _pattern(case.message).match(lines[-1]), lines[-1:]
+    else:
+        assert any(_pattern(case.message).match(line) for line in lines), err
+    if case.output is not None:
+        out = tmp_path / case.output
+        assert before.get(out) == (out.read_bytes() if out.exists() else None)
+    leftovers = [p.name for p in tmp_path.rglob("*.exvc-tmp")]
+    assert leftovers == []
+    if case.check is not None:
+        assert case.check(tmp_path)
+
+
+def test_a_traceback_only_with_loglevel_debug(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    data_file("in.dinr", DINR[:150])(tmp_path)
+    result = CliRunner().invoke(cli, ["-v", "debug", "-i", "in.dinr", "out.mkv"])
+    assert result.exit_code == 1 and "Traceback" in result.stderr
+
+
+# --- rows that need a real process -----------------------------------------------------------
+
+def _exvc(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "exvc", "-hide_banner", "-nostats", *args],
+                          env=ENV, capture_output=True, text=True, timeout=300, **kw)
+
+
+@pytest.mark.parametrize("answer", [b"n", b"y"])
+def test_prompt_on_a_terminal(tmp_path, answer):
+    """ffmpeg's prompt appears only when stdin is a terminal (here a pseudo-terminal)."""
+    clip(frames=2)(tmp_path)
+    out = tmp_path / "out.mkv"
+    out.write_bytes(b"old")
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "exvc", "-hide_banner", "-nostats", "-i",
+                             "in.mkv", "out.mkv"], cwd=tmp_path, env=ENV, stdin=follower,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    os.close(follower)
+    prompt = b""
+    while b"[y/N]" not in prompt:
+        line = proc.stderr.read1(4096)
+        assert line, "no prompt"
+        prompt += line
+    os.write(leader, answer + b"\n")
+    rest = proc.stderr.read()
+    proc.wait(timeout=300)
+    os.close(leader)
+    assert SUBPROCESS_CASES["tty-prompt-yes"][2].encode() in prompt
+    if answer == b"n":
+        assert proc.returncode == SUBPROCESS_CASES["tty-prompt-no"][1]
+        assert rest.decode().strip().splitlines()[-1] == SUBPROCESS_CASES["tty-prompt-no"][2]
+        assert out.read_bytes() == b"old"
+    else:
+        assert proc.returncode == SUBPROCESS_CASES["tty-prompt-yes"][1], rest
+        assert _frames_of(out) == 2
+
+
+def test_closed_pipe_ends_quietly(tmp_path):
+    """``exvc -i x -f yuv4mpegpipe - | head -c 100``: exit 1 (the output is incomplete, as
+    ffmpeg's), and nothing on stderr: no error line, no traceback."""
+    clip(frames=60, size=(64, 64))(tmp_path)  # ~370 KB of y4m: more than a pipe buffer holds
+    reader = subprocess.Popen(["head", "-c", "100"], stdin=subprocess.PIPE,
+                              stdout=subprocess.DEVNULL)
+    proc = subprocess.run([sys.executable, "-m", "exvc", "-v", "error", "-nostats", "-i",
+                           "in.mkv", "-f", "yuv4mpegpipe", "-"], cwd=tmp_path, env=ENV,
+                          stdout=reader.stdin, stderr=subprocess.PIPE, text=True, timeout=300)
+    reader.stdin.close()
+    reader.wait()
+    assert proc.returncode == SUBPROCESS_CASES["closed-pipe"][1]
+    assert proc.stderr == ""
+
+
+def test_sigterm_exits_255(tmp_path):
+    """SIGINT is covered at three moments by tests/test_interrupt.py; SIGTERM here."""
+    reader_fd, writer_fd = os.pipe()
+    proc = subprocess.Popen([sys.executable, "-m", "exvc", "-hide_banner", "-f",
+                             "yuv4mpegpipe", "-i", "-", str(tmp_path / "out.dinr")],
+                            env=ENV, stdin=reader_fd, stderr=subprocess.PIPE)
+    os.close(reader_fd)
+    frame = b"FRAME\n" + bytes(16 * 16 * 3 // 2)
+    os.write(writer_fd, b"YUV4MPEG2 W16 H16 F25:1 Ip A1:1 C420jpeg\n" + 2 * frame + frame[:99])
+    seen = b""
+    while b"Input #0" not in seen:  # then it blocks reading the rest of the third frame
+        r, _, _ = select.select([proc.stderr], [], [], 120)
+        if not r:
+            proc.kill()
+        assert r, "exvc did not open its input"
+        seen += proc.stderr.read1(4096)
+    proc.terminate()
+    err = proc.stderr.read().decode()
+    os.close(writer_fd)
+    assert proc.wait(timeout=300) == 255
+    line = err.strip().splitlines()[-1]
+    assert _pattern(SUBPROCESS_CASES["interrupted"][2]).match(line) and line.endswith(" 15.")
+    assert not (tmp_path / "out.dinr").exists()
+
+
+def test_internal_error_is_one_line(tmp_path, monkeypatch):
+    """A bug in exvc: exit 2 and one line (-v debug adds the traceback)."""
+    monkeypatch.chdir(tmp_path)
+    clip()(tmp_path)
+    import exvc.cli.run as run_module
+
+    def boom(*_a, **_k):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(run_module, "plan_output", boom)
+    result = CliRunner().invoke(cli, ["-hide_banner", "-i", "in.mkv", "out.mkv"])
+    assert result.exit_code == SUBPROCESS_CASES["internal-error"][1]
+    assert _pattern(SUBPROCESS_CASES["internal-error"][2]).match(
+        result.stderr.strip().splitlines()[-1])
+    assert "Traceback" not in result.stderr
+
+
+# --- the doc -------------------------------------------------------------------------------
+
+def _doc_rows() -> dict[str, tuple[str, int]]:
+    rows = {}
+    for line in DOC.read_text().splitlines():
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip().strip("|"))]
+        if len(cells) == 4 and cells[0].startswith("`") and cells[3].isdigit():
+            rows[cells[0].strip("`")] = (cells[2].replace("\\|", "|").strip("`"),
+                                         int(cells[3]))
+    return rows
+
+
+def test_the_doc_table_matches_the_cases():
+    rows = _doc_rows()
+    expected = {c.id: (c.message, c.code) for c in CASES}
+    expected.update({k: (v[2], v[1]) for k, v in SUBPROCESS_CASES.items()})
+    assert sorted(rows) == sorted(expected)
+    for key, (message, code) in expected.items():
+        assert rows[key] == (message, code), key
