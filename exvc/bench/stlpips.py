@@ -4,9 +4,9 @@ The ``stlpips_pytorch`` wheel ships the network code and its complete weights, A
 included (``weights/vST0.0/alex_shift_tolerant.pth``), so nothing is downloaded. Its modules
 import ``torchvision``, ``torchsummary`` and ``IPython`` at the top but the shift-tolerant
 AlexNet never uses them; PyPI's torchvision does not import beside the CPU torch pinned here.
-While the package is imported, any of the three that is missing is replaced by an empty
-placeholder module, removed again afterwards, and the weights are then checked to cover every
-parameter of the network (the package itself loads them with ``strict=False``).
+While the package is imported, any of the three that is missing or fails to import is replaced
+by an empty placeholder module, removed again afterwards, and the weights are then checked to
+cover every parameter of the network (the package itself loads them with ``strict=False``).
 
 Scores: 0 for identical frames, larger is worse. Frames are RGB in [0, 1].
 """
@@ -41,8 +41,15 @@ def _unused(*_args, **_kwargs):
 def _import_placeholders() -> Iterator[None]:
     added = []
     for name, attrs in _PLACEHOLDERS.items():
-        if name in sys.modules or importlib.util.find_spec(name) is not None:
+        if name in sys.modules:
             continue
+        if importlib.util.find_spec(name) is not None:
+            try:  # installed and importable: the real one is used
+                importlib.import_module(name)
+                continue
+            except Exception:  # installed but broken (torchvision built for another torch)
+                for loaded in [m for m in sys.modules if m.split(".")[0] == name]:
+                    sys.modules.pop(loaded, None)
         module = types.ModuleType(name)
         for attr in attrs:
             setattr(module, attr, _unused)
