@@ -37,18 +37,24 @@ def _overlap(a: np.ndarray, b: np.ndarray) -> tuple[float, float] | None:
     return (float(lo), float(hi)) if hi > lo else None
 
 
+def _mean_gap(xa: np.ndarray, ya: np.ndarray, xt: np.ndarray, yt: np.ndarray
+              ) -> float | None:
+    """Mean of (test fit - anchor fit) of y over the common x interval, or None."""
+    if len(np.unique(xa)) < 2 or len(np.unique(xt)) < 2:
+        return None
+    span = _overlap(xa, xt)
+    if span is None:
+        return None
+    lo, hi = span
+    return (_fit_integral(xt, yt, lo, hi) - _fit_integral(xa, ya, lo, hi)) / (hi - lo)
+
+
 def bd_metric(anchor_rates: Sequence[float], anchor_values: Sequence[float],
               test_rates: Sequence[float], test_values: Sequence[float]) -> float | None:
     """Mean metric difference (test - anchor) over the common log-rate interval."""
     ra, va = _clean(anchor_rates, anchor_values)
     rt, vt = _clean(test_rates, test_values)
-    if len(np.unique(ra)) < 2 or len(np.unique(rt)) < 2:
-        return None
-    span = _overlap(ra, rt)
-    if span is None:
-        return None
-    lo, hi = span
-    return (_fit_integral(rt, vt, lo, hi) - _fit_integral(ra, va, lo, hi)) / (hi - lo)
+    return _mean_gap(ra, va, rt, vt)
 
 
 def bd_rate(anchor_rates: Sequence[float], anchor_values: Sequence[float],
@@ -56,11 +62,5 @@ def bd_rate(anchor_rates: Sequence[float], anchor_values: Sequence[float],
     """Mean rate difference in percent (test vs anchor) at equal metric, where they overlap."""
     ra, va = _clean(anchor_rates, anchor_values)
     rt, vt = _clean(test_rates, test_values)
-    if len(np.unique(va)) < 2 or len(np.unique(vt)) < 2:
-        return None
-    span = _overlap(va, vt)
-    if span is None:
-        return None
-    lo, hi = span
-    mean_log_gap = (_fit_integral(vt, rt, lo, hi) - _fit_integral(va, ra, lo, hi)) / (hi - lo)
-    return (10.0**mean_log_gap - 1.0) * 100.0
+    gap = _mean_gap(va, ra, vt, rt)
+    return None if gap is None else (10.0**gap - 1.0) * 100.0

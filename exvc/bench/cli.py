@@ -122,6 +122,7 @@ def main(clips: tuple[str, ...], rates: tuple[float, ...], codecs: tuple[str, ..
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from exvc.bench.anchors import ANCHORS
     from exvc.bench.ffmpeg import find_ffmpeg
     from exvc.bench.run import BenchConfig, run
     from exvc.encode.settings import PRESETS
@@ -165,7 +166,7 @@ def main(clips: tuple[str, ...], rates: tuple[float, ...], codecs: tuple[str, ..
                 "tolerance": tolerance,
                 "anchors": {k: {"encoder": a.encoder, "preset": a.preset, "knob": a.knob,
                                 "removed_units": a.drop_units}
-                            for k, a in _anchor_table().items() if k in codecs},
+                            for k, a in ANCHORS.items() if k in codecs},
                 "command": " ".join(["exvc-bench", *sys.argv[1:]])}
     write_reports(out_dir, clip_infos, results, settings, machine, missing, console)
     if any(r.status == "error" for r in results):
@@ -209,12 +210,6 @@ def _rerender(path: Path, anchor: str, out_dir: Path) -> None:
         raise click.BadParameter(f"{anchor} is not in {path}", param_hint="--anchor")
     write_reports(out_dir, clips, results, {**settings, "anchor": anchor}, machine, missing,
                   Console(stderr=True))
-
-
-def _anchor_table() -> dict[str, Any]:
-    from exvc.bench.anchors import ANCHORS
-
-    return ANCHORS
 
 
 if __name__ == "__main__":
