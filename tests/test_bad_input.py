@@ -94,9 +94,11 @@ def vfr(d: Path) -> None:
         out.mux(s.encode(None))
 
 
-def _forge(head: dict | None = None, extra: list[Chunk] | None = None) -> bytes:
+def _forge(head: dict | None = None, extra: list[Chunk] | None = None,
+           after_head: list[Chunk] | None = None) -> bytes:
     c = read_container(DINR)
     chunks = list(c.chunks)
+    chunks[1:1] = after_head or []
     if head is not None:
         fields = {**Header.from_bytes(chunks[0].payload).as_dict(), **head}
         header = Header(**fields)
@@ -111,6 +113,12 @@ def _forge(head: dict | None = None, extra: list[Chunk] | None = None) -> bytes:
         w.uleb(header.seed).uleb(header.segment_frames)
         chunks[0] = Chunk(HEAD, w.getvalue())
     return write_container(chunks + (extra or []))
+
+
+def _prior_record() -> bytes:
+    from exvc.bitstream.prior_chunk import PriorRecord, write_prior
+
+    return write_prior(PriorRecord(bytes(32), "someone-else", 0, 8, 2))
 
 
 def _flip(data: bytes, at: int) -> bytes:
@@ -345,16 +353,28 @@ CASES = [
          setup=data_file("in.dinr", _forge({"width": 16384, "height": 16384,
                                             "frames": 10**6, "segment_frames": 4096})),
          output="out.mkv"),
-    Case("dinr-prior", ".dinr carrying a PRIOR chunk (diffusion prior)",
+    Case("dinr-prior", "`inr` .dinr carrying a PRIOR chunk",
          ["-i", "in.dinr", "out.mkv"], 1,
-         "in.dinr: this .dinr needs a newer exvc: chunk 2 is a critical prior chunk (0x21) this "
-         "version cannot decode",
-         setup=data_file("in.dinr", _forge(extra=[Chunk(PRIOR, bytes(32))])),
+         "in.dinr: corrupt .dinr: prior or adapter chunk in an inr stream",
+         setup=data_file("in.dinr", _forge(after_head=[Chunk(PRIOR, _prior_record())])),
          output="out.mkv"),
-    Case("dinr-codec", ".dinr made for the diffusion decoder (codec `dinr`)",
+    Case("dinr-codec", "`dinr` .dinr without its PRIOR chunk",
          ["-i", "in.dinr", "out.mkv"], 1,
-         "in.dinr: this .dinr uses the 'dinr' codec (diffusion decoder), which this exvc cannot "
-         "decode: needs a newer exvc", setup=data_file("in.dinr", _forge({"codec": 1})),
+         "in.dinr: corrupt .dinr: a dinr stream needs exactly one prior chunk, has 0",
+         setup=data_file("in.dinr", _forge({"codec": 1})), output="out.mkv"),
+    Case("dinr-prior-mismatch", "`dinr` .dinr encoded with another prior than the one loaded",
+         ["-i", "in.dinr", "out.mkv"], 1,
+         "in.dinr: prior mismatch: this .dinr was encoded with prior 'someone-else' (sha256 "
+         "0000000000000000...), but 'exvc-default-1' (sha256 …) is loaded; pass the "
+         "encoder's prior with -prior",
+         setup=data_file("in.dinr", _forge({"codec": 1},
+                                           after_head=[Chunk(PRIOR, _prior_record())])),
+         output="out.mkv"),
+    Case("dinr-prior-missing", "`-prior` naming a folder that does not exist",
+         ["-prior", "./no-such-prior", "-i", "in.dinr", "out.mkv"], 1,
+         "in.dinr: prior './no-such-prior' not found (give a diffusers model folder or a hub "
+         "id)", setup=data_file("in.dinr", _forge({"codec": 1},
+                                                  after_head=[Chunk(PRIOR, _prior_record())])),
          output="out.mkv"),
 ]
 

@@ -173,7 +173,7 @@ def test_encode_to_stdout_keeps_stdout_clean(clip, codec):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["-c:v", "dinr"], "reserved for the diffusion decoder"),
+    (["-c:v", "inr", "-prior", "x"], "-prior applies to the dinr encoder, not -c:v inr"),
     (["-c:v", "libx264"], "Unknown encoder 'libx264' for a .dinr output"),
     (["-preset", "ludicrous"], "Invalid preset 'ludicrous'"),
     (["-crf", "20"], "-crf applies to FFmpeg video encoders"),

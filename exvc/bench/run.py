@@ -21,7 +21,7 @@ from exvc.bench.vmaf import available as vmaf_available
 from exvc.bench.vmaf import vmaf
 from exvc.bench.yuv import to_yuv420p
 
-EXVC_CODECS = ("inr",)
+EXVC_CODECS = ("dinr", "inr")
 CODECS = EXVC_CODECS + tuple(anchor_codecs.ANCHORS)
 DEFAULT_RATES = (0.005, 0.01, 0.02, 0.035, 0.05)
 
@@ -143,7 +143,8 @@ def run_exvc(codec: str, ref: np.ndarray, info: Any, clip: ClipInfo, bpp: float,
 
     target = math.floor(bpp * _pixels(clip) / 8)
     result = Result(clip.name, bpp, codec, "error", target)
-    settings = EncodeSettings(bpp=bpp, preset=config.preset, threads=config.threads)
+    settings = EncodeSettings(bpp=bpp, preset=config.preset, threads=config.threads,
+                              codec=codec)
     enc = exvc_codec.encode(ref, info, settings)
     dec = exvc_codec.decode(enc["data"], config.threads)
     size = len(enc["data"])

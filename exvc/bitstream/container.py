@@ -29,15 +29,15 @@ END_SIZE = 6  # type, zero length, CRC
 HEAD = 0x01
 END = 0x02
 SEGMENT = 0x10
-ADAPTER = 0x20  # reserved: LoRA adapter deltas of the diffusion decoder
-PRIOR = 0x21  # reserved: identity of the diffusion prior
+ADAPTER = 0x20  # LoRA adapter deltas for the next segment (dinr)
+PRIOR = 0x21  # identity of the diffusion prior and the sampler (dinr)
 META = 0x81
 
 CHUNK_NAMES = {HEAD: "header", END: "end", SEGMENT: "segment", ADAPTER: "adapter", PRIOR: "prior",
                META: "metadata"}
-# Types this reader can interpret. ADAPTER/PRIOR are registered but not yet decodable, so a
-# file that carries them is refused with "needs a newer exvc" like any unknown critical chunk.
-KNOWN_TYPES = frozenset({HEAD, END, SEGMENT, META})
+# Types this reader can interpret; an unknown critical type is refused with "needs a newer
+# exvc".
+KNOWN_TYPES = frozenset({HEAD, END, SEGMENT, ADAPTER, PRIOR, META})
 
 
 def chunk_name(ctype: int) -> str:

@@ -79,9 +79,13 @@ OPTIONS: tuple[OptionDef, ...] = (
               "30000/1001, 29.97, ntsc", "rate", values.parse_frame_rate, streams=True),
     OptionDef("threads", FILE, "N", "threads for this file's codec (0 or auto = automatic)",
               "threads", values.parse_threads),
+    OptionDef("prior", FILE, "DIR|ID", "diffusion prior of the dinr codec (input: to decode "
+              "a .dinr with; output: to encode with): a diffusers folder or hub id; default: "
+              "the bundled prior", "prior", str),
     # output only
-    OptionDef("c", OUTPUT, "CODEC", "video encoder: inr for .dinr (default), any FFmpeg "
-              "encoder for video, copy for .dinr to .dinr (also -c, -vcodec, -codec:v)",
+    OptionDef("c", OUTPUT, "CODEC", "video encoder: dinr (diffusion, default) or inr (INR "
+              "only) for .dinr, any FFmpeg encoder for video, copy for .dinr to .dinr "
+              "(also -c, -vcodec, -codec:v)",
               "codec", str, streams=True),
     OptionDef("b", OUTPUT, "RATE", "target rate: 0.02bpp (bits per pixel per frame) or bits/s "
               "64k, 1.5M, 20000 (also -b)", "bitrate", parse_rate, streams=True),
@@ -95,7 +99,8 @@ OPTIONS: tuple[OptionDef, ...] = (
               "scale", parse_scale_filter, streams=True),
     OptionDef("metadata", OUTPUT, "KEY=VALUE", "set a metadata tag (repeatable)", "metadata",
               values.parse_metadata),
-    OptionDef("seed", OUTPUT, "N", "random seed of the INR encoder", "seed",
+    OptionDef("seed", OUTPUT, "N", "random seed of the encoder (and of dinr's sampler noise)",
+              "seed",
               values.parse_count),
     OptionDef("an", OUTPUT, None, "no audio (exvc writes video only; accepted for ffmpeg "
               "compatibility, as are -sn and -dn)"),

@@ -119,6 +119,10 @@ def dinr_info_lines(info: Any, url: str, index: int = 0) -> list[str]:
     lines += _metadata_lines(dict(info.metadata))
     lines.append(_duration_line(duration_of(video), info.file_bytes))
     lines.append(stream)
+    prior = getattr(info, "prior", None)
+    if prior is not None:
+        lines.append(f"  Prior: {prior.name} (sha256 {prior.digest.hex()[:16]}...), "
+                     f"{prior.sampler_name} {prior.run_steps} of {prior.grid_steps} steps")
     lines.append(f"  Sections (dinr {info.version}):")
     total = max(int(info.file_bytes), 1)
     for name, size in info.sections:

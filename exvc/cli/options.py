@@ -42,6 +42,7 @@ class FileSpec:
     pix_fmt: str | None = None
     rate: Fraction | None = None
     threads: int | None = None  # 0 = automatic
+    prior: str | None = None  # dinr prior folder / hub id
     given: list[str] = field(default_factory=list)
 
 

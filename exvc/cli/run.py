@@ -39,8 +39,8 @@ from .sources import DinrSource, MediaSource, open_source
 
 # Target when a .dinr output has no -b (the encoder needs one).
 DEFAULT_BPP = 0.02
-DINR_CODECS = ("inr",)  # encoders that can write a .dinr now
-RESERVED_DINR_CODECS = ("dinr",)  # announced: the diffusion decoder
+DINR_CODECS = ("dinr", "inr")  # encoders that write a .dinr; the first is the default
+RESERVED_DINR_CODECS: tuple[str, ...] = ()
 # Output options that change the pictures: a .dinr -> .dinr with any of them is re-encoded.
 REENCODE_OPTIONS = ("b", "s", "filter", "vf", "r", "ss", "t", "to", "frames", "vframes",
                     "preset", "seed", "pix_fmt")
@@ -111,12 +111,12 @@ def check_output_options(cmd: CommandLine) -> None:
                        "extension for the filename or specify the format manually (-f).")
     given = {_base(n) for n in out.given}
     if out.is_dinr:
-        codec = out.codec or "inr"
-        if codec in RESERVED_DINR_CODECS:
-            raise CliError(f"Encoder '{codec}' is not available yet (reserved for the "
-                           "diffusion decoder); use -c:v inr")
+        codec = out.codec or DINR_CODECS[0]
         if codec not in DINR_CODECS + ("copy",):
-            raise CliError(f"Unknown encoder '{codec}' for a .dinr output; use -c:v inr")
+            raise CliError(f"Unknown encoder '{codec}' for a .dinr output; use -c:v dinr "
+                           "(diffusion, the default) or -c:v inr")
+        if "prior" in given and codec == "inr":
+            raise CliError("-prior applies to the dinr encoder, not -c:v inr")
         if "crf" in given:
             raise CliError("-crf applies to FFmpeg video encoders; for a .dinr use -b:v")
         if out.preset is not None:
@@ -133,6 +133,8 @@ def check_output_options(cmd: CommandLine) -> None:
             raise CliError("-c:v copy is only supported from a .dinr to a .dinr")
         if "seed" in given:
             raise CliError("-seed only applies to a .dinr output")
+        if "prior" in given:
+            raise CliError("-prior only applies to a .dinr output or input")
 
 
 def _is_copy(source: DinrSource | MediaSource, out: OutputSpec) -> bool:
@@ -331,8 +333,9 @@ def encode(plan: Plan, out: OutputSpec, threads: int | None, log: Log,
         bpp = DEFAULT_BPP
     else:
         bpp = to_bpp(out.bitrate, video.width, video.height, video.fps)
-    kwargs = {"bpp": bpp, "codec": out.codec if out.codec not in (None, "copy") else "inr",
-              "metadata": dict(out.metadata), "threads": threads}
+    kwargs = {"bpp": bpp,
+              "codec": out.codec if out.codec not in (None, "copy") else DINR_CODECS[0],
+              "metadata": dict(out.metadata), "threads": threads, "prior": out.prior}
     if out.preset is not None:
         kwargs["preset"] = out.preset
     if out.seed is not None:

@@ -39,6 +39,7 @@ class DinrSource:
         self.label = label
         self.data = data
         self.threads = threads
+        self.prior = spec.prior
         self._decoded: Any = None
         try:
             self.dinr = probe(data)
@@ -64,7 +65,7 @@ class DinrSource:
         from exvc.decode.decoder import decode_video
 
         try:
-            _, self._decoded = decode_video(self.data, threads=self.threads)
+            _, self._decoded = decode_video(self.data, threads=self.threads, prior=self.prior)
         except ValueError as exc:  # DinrError
             raise CliError(f"{self.label}: {exc}") from None
 
@@ -91,6 +92,9 @@ class MediaSource:
     def __init__(self, spec: InputSpec, label: str, handle: str | BinaryIO,
                  threads: int | None) -> None:
         from exvc.media.reader import InputOptions, open_input
+
+        if spec.prior is not None:
+            raise CliError(f"{label}: -prior applies to .dinr inputs only")
 
         opts = InputOptions(fmt=spec.fmt, video_size=spec.size, pix_fmt=spec.pix_fmt,
                             framerate=spec.rate, start=spec.start, duration=spec.duration,

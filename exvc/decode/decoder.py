@@ -1,7 +1,9 @@
 """Decode pipeline: .dinr bytes in, frames out.
 
 ``probe`` reads only the container (no torch), so ``exvc -i x.dinr`` answers at once;
-``decode_video`` rebuilds each segment's INR and renders its frames one at a time.
+``decode_video`` rebuilds each segment's INR and renders its frames one at a time; for the
+``dinr`` codec each INR frame then conditions the few-step diffusion sampler of the prior the
+file names (with the segment's adapter, if it has one).
 """
 
 from __future__ import annotations
@@ -13,8 +15,17 @@ from fractions import Fraction
 import numpy as np
 
 from exvc.bitstream.bytesio import DinrError
-from exvc.bitstream.container import HEAD, META, SEGMENT, chunk_name, read_container
-from exvc.bitstream.header import CODEC_INR, MAX_PIXELS_PER_BYTE, Header, decode_metadata
+from exvc.bitstream.container import (
+    ADAPTER,
+    HEAD,
+    META,
+    PRIOR,
+    SEGMENT,
+    chunk_name,
+    read_container,
+)
+from exvc.bitstream.header import CODEC_DINR, MAX_PIXELS_PER_BYTE, Header, decode_metadata
+from exvc.bitstream.prior_chunk import read_prior
 from exvc.media.types import ColourInfo, VideoInfo
 
 _CHROMA_PIX_FMT = {0: "gray", 1: "yuv420p", 2: "yuv422p", 3: "yuv444p", 4: "rgb24"}
@@ -38,6 +49,7 @@ class DinrInfo:
     metadata: dict[str, str]
     bpp: float
     header: Header
+    prior: object | None = None  # PriorRecord of a dinr file
 
 
 def _pix_fmt(header: Header) -> str:
@@ -82,14 +94,53 @@ def _describe(data: bytes, container, header: Header) -> DinrInfo:
     video = VideoInfo(header.width, header.height, Fraction(header.fps_num, header.fps_den),
                       _pix_fmt(header), header.bit_depth, colour, header.frames)
     bpp = 8 * len(data) / (header.width * header.height * header.frames)
+    prior_chunk = container.first(PRIOR)
+    prior = read_prior(prior_chunk.payload) if prior_chunk is not None else None
     return DinrInfo(video, header.codec_name, f"{container.major}.{container.minor}", len(data),
-                    sections, metadata, bpp, header)
+                    sections, metadata, bpp, header, prior)
+
+
+@dataclass
+class ParsedStream:
+    """Everything a decode needs, parsed: ``adapters[i]`` belongs to ``segments[i]``."""
+
+    info: DinrInfo
+    segments: list
+    adapters: list
+    prior: object | None  # PriorRecord for dinr files
 
 
 def parse_segments(data: bytes) -> tuple[DinrInfo, list]:
+    """The stream info and the ``SegmentPayload`` list (see :func:`parse_stream`)."""
+    stream = parse_stream(data)
+    return stream.info, stream.segments
+
+
+def _check_order(container, header: Header) -> None:
+    """Chunk order rules of bitstream_spec.md section 4 for PRIOR and ADAPTER."""
+    types = [c.type for c in container.chunks]
+    priors = types.count(PRIOR)
+    if header.codec != CODEC_DINR:
+        if priors or ADAPTER in types:
+            raise DinrError("corrupt .dinr: prior or adapter chunk in an inr stream")
+        return
+    if priors != 1:
+        raise DinrError(f"corrupt .dinr: a dinr stream needs exactly one prior chunk, has "
+                        f"{priors}")
+    first_coded = min((i for i, t in enumerate(types) if t in (SEGMENT, ADAPTER)),
+                      default=len(types))
+    if types.index(PRIOR) > first_coded:
+        raise DinrError("corrupt .dinr: the prior chunk must come before the first segment")
+    for i, t in enumerate(types):
+        if t == ADAPTER and (i + 1 >= len(types) or types[i + 1] != SEGMENT):
+            raise DinrError("corrupt .dinr: an adapter chunk must be followed by a segment")
+
+
+def parse_stream(data: bytes) -> ParsedStream:
     """Parse and check everything a decode needs, allocating nothing beyond the limits: the
-    container, header, metadata and every SEGMENT payload (entropy-decoded integers).
-    Raises :class:`DinrError`. Returns the stream info and the ``SegmentPayload`` list."""
+    container, header, metadata, the prior record, and every ADAPTER and SEGMENT payload
+    (entropy-decoded integers). Raises :class:`DinrError`."""
+    from exvc.bitstream.adapter import read_adapter
     from exvc.bitstream.segment import read_segment
     from exvc.models.config import INRConfig
     from exvc.models.quantize import segment_layout
@@ -97,16 +148,27 @@ def parse_segments(data: bytes) -> tuple[DinrInfo, list]:
     container, header = _parse(data)
     info = _describe(data, container, header)
     check_decodable(header, len(data))
+    _check_order(container, header)
     h, w = header.height, header.width
     seg_frames = min(2 * header.segment_frames, header.frames)
     budget = min(_MAX_SYMBOLS, _MAX_SYMBOLS_PER_PIXEL * seg_frames * h * w)
-    payloads = []
+    prior = info.prior
+    payloads: list = []
+    adapters: list = []
+    pending = None
     total = 0
-    for chunk in container.of_type(SEGMENT):
+    for chunk in container.chunks:
+        if chunk.type == ADAPTER:
+            pending = read_adapter(chunk.payload)
+            continue
+        if chunk.type != SEGMENT:
+            continue
         p = read_segment(chunk.payload, INRConfig.field_count(),
                          lambda cfg, n: segment_layout(cfg, n, h, w),
                          max_frames=seg_frames, max_symbols=budget)
         payloads.append(p)
+        adapters.append(pending)
+        pending = None
         total += p.frames
         if total > header.frames:
             break
@@ -114,49 +176,120 @@ def parse_segments(data: bytes) -> tuple[DinrInfo, list]:
         held = total if total <= header.frames else "more"
         raise DinrError(f"corrupt .dinr: segments hold {held} frames, header says "
                         f"{header.frames}")
-    return info, payloads
+    return ParsedStream(info, payloads, adapters, prior)
 
 
-def decode_video(data: bytes, threads: int | None = None,
-                 band_bytes: int = BAND_BYTES) -> tuple[DinrInfo, Iterator[np.ndarray]]:
-    """Parse ``data`` fully (every error surfaces here, before any frame), then return the
-    stream info and an iterator over float32 RGB (3, H, W) frames. Frames whose rendering
-    would need more than ``band_bytes`` are rendered in bands of rows."""
+class PriorMismatchError(DinrError):
+    """The loaded prior is not the one the file was encoded with."""
+
+
+def resolve_prior(record, prior=None):
+    """The prior to decode a dinr file with: ``prior`` (a loaded Prior, a folder or hub id,
+    or None for the bundled default), checked against the file's record."""
+    from exvc.prior.loader import Prior, load_prior
+
+    loaded = prior if isinstance(prior, Prior) else load_prior(prior)
+    if loaded.digest != record.digest:
+        raise PriorMismatchError(
+            f"prior mismatch: this .dinr was encoded with prior '{record.name}' (sha256 "
+            f"{record.digest.hex()[:16]}...), but '{loaded.name}' (sha256 "
+            f"{loaded.digest.hex()[:16]}...) is loaded; pass the encoder's prior with -prior")
+    return loaded
+
+
+def decode_video(data: bytes, threads: int | None = None, band_bytes: int = BAND_BYTES,
+                 prior=None) -> tuple[DinrInfo, Iterator[np.ndarray]]:
+    """Parse ``data`` fully and, for dinr, load and check the prior (every error surfaces
+    here, before any frame), then return the stream info and an iterator over float32 RGB
+    (3, H, W) frames. INR frames whose rendering would need more than ``band_bytes`` are
+    rendered in bands of rows. ``prior``: see :func:`resolve_prior`."""
     import torch
 
     from exvc.models.quantize import model_from_payload
 
-    info, payloads = parse_segments(data)
+    stream = parse_stream(data)
+    info = stream.info
     h, w = info.video.height, info.video.width
     if threads:
         torch.set_num_threads(threads)
+    diffusion = None
+    if stream.prior is not None:
+        diffusion = _Diffusion.create(stream.prior, prior, h, w, info.header.seed)
+        diffusion.check(stream.adapters)
+
+    def inr_frame(model, latents, t: int, rows: int) -> torch.Tensor:
+        if rows >= h:
+            return model.render(latents, [t])[0].clamp_(0, 1)
+        out = torch.empty((3, h, w))
+        for y0 in range(0, h, rows):
+            y1 = min(h, y0 + rows)
+            out[:, y0:y1] = model.render_rows(latents, t, y0, y1).clamp_(0, 1)
+        return out
 
     def frames() -> Iterator[np.ndarray]:
         with torch.inference_mode():
-            for p in payloads:
+            for p, adapter in zip(stream.segments, stream.adapters, strict=True):
                 model = model_from_payload(p, h, w)
                 latents = list(model.latents)
                 rows = max(1, band_bytes // model.working_bytes_per_row())
+                if diffusion is not None:
+                    diffusion.use_adapter(adapter)
                 for t in range(p.frames):
-                    if rows >= h:
-                        yield model.render(latents, [t])[0].clamp_(0, 1).numpy()
-                        continue
-                    out = np.empty((3, h, w), np.float32)
-                    for y0 in range(0, h, rows):
-                        y1 = min(h, y0 + rows)
-                        out[:, y0:y1] = model.render_rows(latents, t, y0, y1).clamp_(0, 1)
-                    yield out
+                    frame = inr_frame(model, latents, t, rows)
+                    if diffusion is not None:
+                        frame = diffusion.refine(frame)
+                    yield frame.numpy()
+            if diffusion is not None:
+                diffusion.use_adapter(None)
 
     return info, frames()
 
 
+class _Diffusion:
+    """The dinr refinement of INR frames: prior, sampler settings, noise, current adapter."""
+
+    def __init__(self, prior, settings, noise) -> None:
+        self.prior, self.settings, self.noise = prior, settings, noise
+        self.adapter = None
+
+    @classmethod
+    def create(cls, record, prior, height: int, width: int, seed: int) -> _Diffusion:
+        from exvc.prior.sampler import SamplerSettings, noise_for
+
+        loaded = resolve_prior(record, prior)
+        settings = SamplerSettings(record.sampler, record.grid_steps, record.run_steps)
+        return cls(loaded, settings, noise_for(loaded, seed, height, width))
+
+    def check(self, adapters_: list) -> None:
+        """Refuse, before any frame, an adapter whose layers are not the prior's."""
+        from exvc.prior.adapters import check_targets
+
+        for adapter in adapters_:
+            if adapter is not None:
+                try:
+                    check_targets(self.prior.unet, adapter.targets)
+                except ValueError as exc:
+                    raise DinrError(f"corrupt .dinr: {exc}") from None
+
+    def use_adapter(self, adapter) -> None:
+        from exvc.prior import adapters
+
+        if self.adapter is not None:
+            adapters.detach(self.prior.unet)
+            self.adapter = None
+        if adapter is not None:
+            adapters.load_payload(self.prior.unet, adapter)
+            self.adapter = adapter
+
+    def refine(self, frame):
+        from exvc.prior.sampler import sample
+
+        return sample(self.prior, frame[None], self.noise, self.settings)[0].clamp_(0, 1)
+
+
 def check_decodable(header: Header, file_bytes: int) -> None:
-    """Refuse, before anything is allocated, what this decoder cannot or will not decode:
-    another codec (the diffusion decoder and its prior do not exist yet) and more decoded
-    pixels than the file's size can plausibly describe (``MAX_PIXELS_PER_BYTE``)."""
-    if header.codec != CODEC_INR:
-        raise DinrError(f"this .dinr uses the '{header.codec_name}' codec (diffusion decoder), "
-                        "which this exvc cannot decode: needs a newer exvc")
+    """Refuse, before anything is allocated, more decoded pixels than the file's size can
+    plausibly describe (``MAX_PIXELS_PER_BYTE``)."""
     pixels = header.width * header.height * header.frames
     if pixels > MAX_PIXELS_PER_BYTE * file_bytes:
         raise DinrError(f"implausible .dinr: {file_bytes} bytes claim {header.frames} frames of "

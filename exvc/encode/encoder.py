@@ -15,9 +15,26 @@ from collections.abc import Callable, Iterable, Iterator
 import numpy as np
 
 from exvc.bitstream.bytesio import DinrError, uleb_len
-from exvc.bitstream.container import END_SIZE, HEAD, META, PREAMBLE_SIZE, SEGMENT, Chunk
+from exvc.bitstream.container import (
+    ADAPTER,
+    END_SIZE,
+    HEAD,
+    META,
+    PREAMBLE_SIZE,
+    PRIOR,
+    SEGMENT,
+    Chunk,
+)
 from exvc.bitstream.container import write_container as _write_container
-from exvc.bitstream.header import MAX_FRAMES, MIN_BPP, Header, encode_metadata
+from exvc.bitstream.header import (
+    CODEC_DINR,
+    CODEC_INR,
+    CODEC_NAMES,
+    MAX_FRAMES,
+    MIN_BPP,
+    Header,
+    encode_metadata,
+)
 from exvc.encode.presets import preset_plan
 from exvc.encode.settings import EncodeProgress, EncodeSettings
 from exvc.media.types import VideoInfo
@@ -59,18 +76,21 @@ def make_header(info: VideoInfo, settings: EncodeSettings, frames: int) -> Heade
         bit_depth=info.bit_depth if info.bit_depth in (8, 10, 12, 16) else 8,
         chroma=chroma_code(info.pix_fmt), matrix=info.colour.matrix,
         primaries=info.colour.primaries, transfer=info.colour.transfer,
-        full_range=int(info.colour.full_range), codec=0, seed=settings.seed,
+        full_range=int(info.colour.full_range),
+        codec=CODEC_DINR if settings.codec == "dinr" else CODEC_INR, seed=settings.seed,
         segment_frames=settings.segment_frames,
     )
 
 
-def fixed_overhead(info: VideoInfo, settings: EncodeSettings) -> int:
+def fixed_overhead(info: VideoInfo, settings: EncodeSettings, prior_chunk: bytes = b"") -> int:
     """Bytes that are not segments: preamble, HEAD (sized for the largest frame count), META,
-    END."""
+    PRIOR, END."""
     head = len(make_header(info, settings, MAX_FRAMES).to_bytes())
     total = PREAMBLE_SIZE + _chunk_cost(head) + END_SIZE
     if settings.metadata:
         total += _chunk_cost(len(encode_metadata(settings.metadata)))
+    if prior_chunk:
+        total += _chunk_cost(len(prior_chunk))
     return total
 
 
@@ -102,17 +122,19 @@ def encode_video(
     info: VideoInfo,
     settings: EncodeSettings,
     on_progress: Callable[[EncodeProgress], None] | None = None,
+    prior=None,
 ) -> bytes:
-    """Encode ``frames`` (float32 RGB (3, H, W) in [0, 1]) into .dinr bytes."""
+    """Encode ``frames`` (float32 RGB (3, H, W) in [0, 1]) into .dinr bytes. For ``dinr``,
+    ``prior`` may pass an already loaded :class:`exvc.prior.loader.Prior`; otherwise
+    ``settings.prior`` (or the bundled default) is loaded."""
     import torch
 
     from exvc.encode.rate_control import BudgetError
-    from exvc.encode.segment_coder import encode_segment
 
     if settings.bpp <= 0 or not math.isfinite(settings.bpp):
         raise EncodeError(f"target rate must be positive, got {settings.bpp} bpp")
-    if settings.codec != "inr":
-        raise EncodeError(f"codec '{settings.codec}' is not available (only 'inr' so far)")
+    if settings.codec not in CODEC_NAMES.values():
+        raise EncodeError(f"unknown codec '{settings.codec}' (choose inr or dinr)")
     if settings.bpp < MIN_BPP:
         raise EncodeError(f"-b {settings.bpp:g}bpp is too low: decoders refuse files below "
                           f"{MIN_BPP:.6f} bpp (a resource limit, bitstream_spec.md section 11)")
@@ -124,9 +146,10 @@ def encode_video(
     if settings.threads:
         torch.set_num_threads(settings.threads)
     plan = preset_plan(settings.preset)
-    overhead = fixed_overhead(info, settings)
+    dinr = _DinrContext.create(settings, info, prior) if settings.codec == "dinr" else None
+    overhead = fixed_overhead(info, settings, dinr.prior_chunk if dinr else b"")
     pixels_per_frame = info.width * info.height
-    segments: list[bytes] = []
+    segments: list[Chunk] = []
     used = overhead
     read = done = 0
     for index, seg in enumerate(split_segments(frames, settings.segment_frames)):
@@ -141,8 +164,8 @@ def encode_video(
 
         report = functools.partial(_report, on_progress, read, done, info.frames, used, index)
         try:
-            payload = encode_segment(video, payload_budget, plan,
-                                     seed=settings.seed + index, report=report)
+            coded = _code_segment(video, payload_budget, plan, settings.seed + index, report,
+                                  dinr)
         except BudgetError as exc:
             need = overhead + _CHUNK_FIXED + 2 + exc.needed
             min_bpp = 8 * need / (pixels_per_frame * read)
@@ -150,8 +173,8 @@ def encode_video(
                 f"-b {settings.bpp:g}bpp is too low for {info.width}x{info.height} x {read} "
                 f"frames: the smallest file is about {need} bytes ({min_bpp:.4f} bpp)"
             ) from None
-        segments.append(payload)
-        used += _chunk_cost(len(payload))
+        segments += coded
+        used += sum(_chunk_cost(len(c.payload)) for c in coded)
         done = read
         if on_progress is not None:
             on_progress(EncodeProgress(read, done, info.frames, used, index, 1, 1, "coded"))
@@ -160,5 +183,50 @@ def encode_video(
     chunks = [Chunk(HEAD, make_header(info, settings, done).to_bytes())]
     if settings.metadata:
         chunks.append(Chunk(META, encode_metadata(settings.metadata)))
-    chunks += [Chunk(SEGMENT, p) for p in segments]
-    return _write_container(chunks)
+    if dinr is not None:
+        chunks.append(Chunk(PRIOR, dinr.prior_chunk))
+    return _write_container(chunks + segments)
+
+
+def _code_segment(video, budget: int, plan, seed: int, report, dinr) -> list[Chunk]:
+    """The chunks of one segment: SEGMENT, preceded by ADAPTER when dinr chooses one."""
+    from exvc.encode.segment_coder import encode_segment
+
+    if dinr is None:
+        return [Chunk(SEGMENT, encode_segment(video, budget, plan, seed=seed, report=report))]
+    from exvc.encode.dinr_segment import encode_dinr_segment
+
+    coded = encode_dinr_segment(video, budget, plan, dinr.coder(seed), _chunk_cost, seed,
+                                report)
+    out = [Chunk(ADAPTER, coded.adapter)] if coded.adapter is not None else []
+    return out + [Chunk(SEGMENT, coded.segment)]
+
+
+class _DinrContext:
+    """What every dinr segment shares: the prior, the sampler and the file's noise field."""
+
+    def __init__(self, prior, sampler, noise, padded) -> None:
+        from exvc.bitstream.prior_chunk import PriorRecord, write_prior
+
+        self.prior, self.sampler, self.noise, self.padded = prior, sampler, noise, padded
+        self.prior_chunk = write_prior(PriorRecord(prior.digest, prior.name, sampler.sampler,
+                                                   sampler.grid_steps, sampler.run_steps))
+
+    @classmethod
+    def create(cls, settings: EncodeSettings, info: VideoInfo, prior=None) -> _DinrContext:
+        from exvc.prior.loader import PriorError, load_prior
+        from exvc.prior.sampler import SamplerSettings, noise_for, padded_size
+
+        if prior is None:
+            try:
+                prior = load_prior(settings.prior)
+            except PriorError as exc:
+                raise EncodeError(str(exc)) from None
+        sampler = SamplerSettings()
+        noise = noise_for(prior, settings.seed, info.height, info.width)
+        return cls(prior, sampler, noise, padded_size(prior, info.height, info.width))
+
+    def coder(self, seed: int):
+        from exvc.encode.adapter_coder import AdapterCoder
+
+        return AdapterCoder(self.prior, self.sampler, self.noise, self.padded, seed)

@@ -18,10 +18,18 @@ _ITERATIONS = {
 }
 
 
+# Adapter training steps (dinr only); ultrafast skips adapters.
+_ADAPTER_ITERATIONS = {
+    "ultrafast": 0, "superfast": 10, "veryfast": 25, "faster": 50, "fast": 80,
+    "medium": 120, "slow": 200, "slower": 300, "veryslow": 400,
+}
+
+
 @dataclass(frozen=True)
 class Plan:
     name: str
     schedule: FitSchedule
+    adapter_iterations: int = 0
 
     def config_for(self, budget: int, frames: int, height: int, width: int) -> INRConfig:
         """INR shape for a segment whose payload may spend ``budget`` bytes.
@@ -43,4 +51,4 @@ class Plan:
 def preset_plan(name: str) -> Plan:
     if name not in PRESETS:
         raise ValueError(f"unknown preset '{name}' (choose from {', '.join(PRESETS)})")
-    return Plan(name, FitSchedule(iterations=_ITERATIONS[name]))
+    return Plan(name, FitSchedule(iterations=_ITERATIONS[name]), _ADAPTER_ITERATIONS[name])

@@ -7,13 +7,67 @@ from collections.abc import Callable
 import torch
 
 from exvc.bitstream.segment import write_segment
-from exvc.encode.fit import fit_segment
+from exvc.encode.fit import FitResult, fit_segment
 from exvc.encode.presets import Plan
-from exvc.encode.rate_control import BudgetError, apply, choose_weight_steps, fit_to_budget
+from exvc.encode.rate_control import (
+    BudgetError,
+    QuantizedSegment,
+    apply,
+    choose_weight_steps,
+    fit_to_budget,
+)
 
 # Share of the payload budget that training aims the latents at; the rest pays for the
 # synthesis weights and side information, and leaves the bisection room to land exactly.
 _LATENT_SHARE = 0.8
+MIN_SEGMENT_BUDGET = 16
+
+
+class FittedSegment:
+    """A trained INR whose quantisation can be redone for any budget (cheap: no training)."""
+
+    def __init__(self, fit: FitResult, codes: list[int]) -> None:
+        self.fit, self.codes = fit, codes
+        self._floats = [g.detach().clone() for g in fit.model.latents]
+
+    @property
+    def lam(self) -> float:
+        return self.fit.lam
+
+    def quantize(self, budget: int) -> QuantizedSegment:
+        """The fullest payload within ``budget``; the model then renders what decoders see."""
+        with torch.no_grad():
+            for grid, floats in zip(self.fit.model.latents, self._floats, strict=True):
+                grid.copy_(floats)
+        seg = fit_to_budget(self.fit.model, self.codes, budget)
+        apply(self.fit.model, seg)
+        return seg
+
+    @torch.no_grad()
+    def render(self, batch: int = 4) -> torch.Tensor:
+        """Every frame as the decoder renders it (T, 3, H, W), a few frames at a time."""
+        model = self.fit.model
+        ids = list(range(model.frames))
+        return torch.cat([model.render(list(model.latents), ids[i:i + batch]).clamp(0, 1)
+                          for i in range(0, len(ids), batch)])
+
+
+def fit_inr(video: torch.Tensor, budget: int, plan: Plan, seed: int = 0,
+            report: Callable[[int, int, str], None] | None = None) -> FittedSegment:
+    """Train the INR of ``video`` (T, 3, H, W) for a SEGMENT payload of ``budget`` bytes."""
+    t, _, h, w = video.shape
+    if budget < MIN_SEGMENT_BUDGET:
+        raise BudgetError(MIN_SEGMENT_BUDGET, budget)
+    cfg = plan.config_for(budget, t, h, w)
+
+    def on_step(step: int, steps: int) -> None:
+        if report is not None:
+            report(step, steps, "fit")
+
+    fit = fit_segment(video, cfg, _LATENT_SHARE * 8 * budget, plan.schedule, seed=seed,
+                      on_step=on_step)
+    # Keep the trained floats: quantize() starts from them for every budget it is asked.
+    return FittedSegment(fit, choose_weight_steps(fit.model, video, fit.lam))
 
 
 def encode_segment(
@@ -24,18 +78,4 @@ def encode_segment(
     report: Callable[[int, int, str], None] | None = None,
 ) -> bytes:
     """SEGMENT payload bytes (at most ``budget``) for ``video`` (T, 3, H, W)."""
-    t, _, h, w = video.shape
-    if budget < 16:
-        raise BudgetError(16, budget)
-    cfg = plan.config_for(budget, t, h, w)
-
-    def on_step(step: int, steps: int) -> None:
-        if report is not None:
-            report(step, steps, "fit")
-
-    fit = fit_segment(video, cfg, _LATENT_SHARE * 8 * budget, plan.schedule, seed=seed,
-                      on_step=on_step)
-    codes = choose_weight_steps(fit.model, video, fit.lam)
-    seg = fit_to_budget(fit.model, codes, budget)
-    apply(fit.model, seg)
-    return write_segment(seg.payload)
+    return write_segment(fit_inr(video, budget, plan, seed, report).quantize(budget).payload)

@@ -11,13 +11,16 @@ PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "sl
 @dataclass
 class EncodeSettings:
     """Encoder settings. ``bpp`` is the target rate in bits per pixel per frame, counted over the
-    whole file (8 x file bytes / (width x height x frames)); the CLI converts ``-b 64k`` to it."""
+    whole file (8 x file bytes / (width x height x frames)); the CLI converts ``-b 64k`` to it.
+    ``codec`` is ``dinr`` (INR-conditioned diffusion decoding, the default) or ``inr`` (the
+    INR's frames as they are)."""
 
     bpp: float
     preset: str = "medium"
     seed: int = 0
     segment_frames: int = 64
-    codec: str = "inr"
+    codec: str = "dinr"
+    prior: str | None = None  # diffusers folder or hub id for dinr; None = the bundled prior
     metadata: dict[str, str] = field(default_factory=dict)
     threads: int | None = None
 

@@ -1,0 +1,163 @@
+"""Per-video adapters: train LoRA deltas of the prior for one segment and decide if they pay.
+
+The adapter is trained through the decoder itself: the few-step sampler is unrolled from the
+segment's quantised INR frames and the file's noise field, and only the adapters' B matrices
+learn (exvc.prior.adapters). The loss is the encoder's rate-distortion-perception criterion,
+``MSE + GRAD_WEIGHT * L1(image gradients)`` on the sampled frames: the gradient term rewards
+restoring real edges and texture, which MSE alone (whose optimum is blur) does not. Whether
+the adapter is kept is decided by ``loss + lambda * bits / pixels`` with the INR's own slope
+lambda, on the final quantised INR of either choice: zero adapter bytes is a valid answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from exvc.bitstream.adapter import AdapterPayload, AdapterTarget
+from exvc.bitstream.entropy import coded_size
+from exvc.prior import adapters
+from exvc.prior.loader import Prior
+from exvc.prior.sampler import SamplerSettings, pad, sample
+
+GRAD_WEIGHT = 0.5
+RANK = 4
+_STEP_CODES = (8, 10, 12, 14, 16, 18, 20, 24)
+_CROP = 96
+_EVAL_FRAMES = 4
+
+
+@dataclass(frozen=True)
+class AdapterSchedule:
+    iterations: int
+    batch_frames: int = 2
+    lr: float = 3e-3
+
+
+def rdp_loss(out: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """MSE plus the L1 distance of horizontal and vertical differences (per pixel)."""
+    mse = torch.mean((out - ref) ** 2)
+    dx = (out[..., :, 1:] - out[..., :, :-1]) - (ref[..., :, 1:] - ref[..., :, :-1])
+    dy = (out[..., 1:, :] - out[..., :-1, :]) - (ref[..., 1:, :] - ref[..., :-1, :])
+    return mse + GRAD_WEIGHT * 0.5 * (dx.abs().mean() + dy.abs().mean())
+
+
+def default_targets(prior: Prior) -> list[tuple[str, AdapterTarget]]:
+    """The layers that shape the output's fine detail: ``conv_out`` and the second
+    convolution of every resnet in the last (full-resolution) up block."""
+    mods = adapters.adaptable_modules(prior.unet)
+    last_up = len(prior.unet.config.block_out_channels) - 1
+    chosen = [(i, n, m) for i, (n, m) in enumerate(mods)
+              if n == "conv_out" or (n.startswith(f"up_blocks.{last_up}.resnets.")
+                                     and n.endswith(".conv2"))]
+    return [(n, adapters.target_of(i, m)) for i, n, m in chosen]
+
+
+def _crop_box(prior: Prior, h: int, w: int, gen: torch.Generator) -> tuple[int, int, int, int]:
+    """A random crop of about _CROP pixels aligned to the prior's grid, inside a padded frame
+    of ``h`` x ``w`` (multiples of the grid)."""
+    m = prior.multiple
+    ch, cw = min(h, max(m, _CROP // m * m)), min(w, max(m, _CROP // m * m))
+    y = int(torch.randint(0, (h - ch) // m + 1, (), generator=gen)) * m
+    x = int(torch.randint(0, (w - cw) // m + 1, (), generator=gen)) * m
+    return y, x, ch, cw
+
+
+def _noise_crop(noise: torch.Tensor, prior: Prior, box: tuple[int, int, int, int],
+                full: tuple[int, int]) -> torch.Tensor:
+    fy, fx = noise.shape[-2] / full[0], noise.shape[-1] / full[1]
+    y, x, ch, cw = box
+    return noise[..., round(y * fy): round((y + ch) * fy), round(x * fx): round((x + cw) * fx)]
+
+
+class AdapterCoder:
+    """Trains, quantises and judges one segment's adapter on a given prior."""
+
+    def __init__(self, prior: Prior, settings: SamplerSettings, noise: torch.Tensor,
+                 padded: tuple[int, int], seed: int) -> None:
+        self.prior, self.settings, self.noise, self.padded = prior, settings, noise, padded
+        self.seed = seed & 0xFFFFFFFF
+        self.targets = default_targets(prior)
+
+    def evaluate(self, frames: torch.Tensor, inr: torch.Tensor) -> float:
+        """``rdp_loss`` of decoding ``inr`` with the UNet as it is now, on a few frames."""
+        ids = np.linspace(0, len(frames) - 1, min(_EVAL_FRAMES, len(frames))).round()
+        ids = sorted({int(i) for i in ids})
+        with torch.inference_mode():
+            out = torch.cat([sample(self.prior, inr[i:i + 1], self.noise, self.settings)
+                             for i in ids])
+            return float(rdp_loss(out.clamp(0, 1), frames[ids]))
+
+    def train(self, frames: torch.Tensor, inr: torch.Tensor, schedule: AdapterSchedule,
+              report: Callable[[int, int, str], None] | None = None) -> AdapterPayload | None:
+        """Train B for ``frames`` decoded from ``inr`` and return it quantised (the step per
+        layer chosen by ``rdp_loss``, rates ignored here), or None if there is nothing to
+        train. The UNet is left without adapters."""
+        if schedule.iterations <= 0 or not self.targets:
+            return None
+        unet = self.prior.unet
+        names = [n for n, _ in self.targets]
+        targets = [t for _, t in self.targets]
+        bs = adapters.attach(unet, names, targets, RANK, RANK, self.seed)
+        try:
+            self._optimise(bs, frames, inr, schedule, report)
+            return self._quantise(bs, targets, frames, inr)
+        finally:
+            adapters.detach(unet)
+
+    def _optimise(self, bs, frames, inr, schedule, report) -> None:
+        gen = torch.Generator().manual_seed(self.seed)
+        opt = torch.optim.Adam(bs, lr=schedule.lr)
+        frames, inr = pad(frames, self.padded), pad(inr, self.padded)
+        t, _, h, w = frames.shape
+        for it in range(schedule.iterations):
+            ids = torch.randperm(t, generator=gen)[: schedule.batch_frames].tolist()
+            box = _crop_box(self.prior, h, w, gen)
+            y, x, ch, cw = box
+            noise = _noise_crop(self.noise, self.prior, box, self.padded)
+            out = sample(self.prior, inr[ids, :, y:y + ch, x:x + cw], noise, self.settings)
+            loss = rdp_loss(out, frames[ids, :, y:y + ch, x:x + cw])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if report is not None:
+                report(it + 1, schedule.iterations, "adapter")
+
+    @torch.no_grad()
+    def _quantise(self, bs, targets, frames, inr) -> AdapterPayload:
+        floats = [b.detach().clone() for b in bs]
+        codes = []
+        for b, f in zip(bs, floats, strict=True):
+            best = None
+            for code in _STEP_CODES:
+                step = adapters.step_of(code)
+                b.copy_(torch.round(f / step) * step)
+                cost = self.evaluate(frames, inr)
+                if best is None or cost < best[0] - 1e-7:
+                    best = (cost, code)
+            code = best[1]
+            b.copy_(torch.round(f / adapters.step_of(code)) * adapters.step_of(code))
+            codes.append(code)
+        qs = [torch.round(f / adapters.step_of(c)).to(torch.int32).numpy().ravel()
+              for f, c in zip(floats, codes, strict=True)]
+        tg = [AdapterTarget(t.index, t.kind, t.in_features, t.out_features, t.kh, t.kw, c)
+              for t, c in zip(targets, codes, strict=True)]
+        return AdapterPayload(RANK, RANK, self.seed, tg, qs)
+
+    def evaluate_with(self, payload: AdapterPayload | None, frames: torch.Tensor,
+                      inr: torch.Tensor) -> float:
+        """``evaluate`` with ``payload`` loaded (None: the plain prior)."""
+        if payload is None:
+            return self.evaluate(frames, inr)
+        adapters.load_payload(self.prior.unet, payload)
+        try:
+            return self.evaluate(frames, inr)
+        finally:
+            adapters.detach(self.prior.unet)
+
+
+def payload_bits(payload: AdapterPayload) -> int:
+    return 8 * coded_size(list(payload.b))

@@ -1,0 +1,61 @@
+"""One dinr segment: the INR, plus an adapter chunk only when it beats spending its bytes on
+the INR.
+
+Both candidates spend the same bytes (INR alone at the full budget, or INR at the budget less
+the ADAPTER chunk plus the adapter), so the choice compares their decoded ``rdp_loss``
+directly: equal rate, better distortion-perception wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from exvc.bitstream.adapter import write_adapter
+from exvc.bitstream.segment import write_segment
+from exvc.encode.adapter_coder import AdapterCoder, AdapterSchedule
+from exvc.encode.presets import Plan
+from exvc.encode.segment_coder import MIN_SEGMENT_BUDGET, fit_inr
+
+# Bytes the INR is first fitted without, for the adapter to train against.
+_RESERVE_SHARE = 1 / 6
+_RESERVE_MAX = 400
+
+
+@dataclass
+class DinrSegment:
+    adapter: bytes | None  # ADAPTER payload, or None
+    segment: bytes  # SEGMENT payload
+    loss_inr_only: float
+    loss_with_adapter: float | None
+
+
+def encode_dinr_segment(video: torch.Tensor, budget: int, plan: Plan, coder: AdapterCoder,
+                        chunk_cost: Callable[[int], int], seed: int = 0,
+                        report: Callable[[int, int, str], None] | None = None) -> DinrSegment:
+    """Payloads for ``video`` (T, 3, H, W) whose chunks together fit ``budget`` payload bytes
+    of a lone SEGMENT chunk (``chunk_cost`` maps a payload length to its chunk's size)."""
+    schedule = AdapterSchedule(plan.adapter_iterations)
+    reserve = min(int(budget * _RESERVE_SHARE), _RESERVE_MAX) if schedule.iterations else 0
+    if budget - reserve < 4 * MIN_SEGMENT_BUDGET:
+        reserve = 0
+    fitted = fit_inr(video, budget - reserve, plan, seed, report)
+    payload = None
+    if reserve:
+        fitted.quantize(budget - reserve)
+        payload = coder.train(video, fitted.render(), schedule, report)
+    alone = fitted.quantize(budget)
+    loss_alone = coder.evaluate(video, fitted.render())
+    best = DinrSegment(None, write_segment(alone.payload), loss_alone, None)
+    if payload is not None:
+        adapter = write_adapter(payload)
+        rest = budget - chunk_cost(len(adapter))
+        if rest >= MIN_SEGMENT_BUDGET:
+            seg = fitted.quantize(rest)
+            loss = coder.evaluate_with(payload, video, fitted.render())
+            best.loss_with_adapter = loss
+            if loss < loss_alone:
+                best = DinrSegment(adapter, write_segment(seg.payload), loss_alone, loss)
+    return best

@@ -1,0 +1,176 @@
+"""Train the bundled prior: ``python -m exvc.prior.train --out exvc/prior/default``.
+
+A small pixel-space diffusers UNet (frames pixel-unshuffled by 2, condition concatenated) is
+trained with the standard denoising loss, predicting the clean sample, on random crops of the
+still photographs in :mod:`exvc.prior.data` paired with their :func:`degrade` copies, at the
+low timesteps the few-step sampler visits. Everything is seeded: the same command on the same
+torch build and thread count gives the same weights. It writes the diffusers folders, the
+spec file, ``training.json`` (sources, settings, loss log, weights' SHA-256) and a loss-curve
+PNG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from exvc.prior.data import SOURCES, load_all
+from exvc.prior.degrade import degrade
+from exvc.prior.loader import SPEC_FILE, load_prior
+
+UNSHUFFLE = 2
+MAX_TIMESTEP = 500  # the sampler never starts above this (exvc.encode.dinr)
+
+
+def default_unet():
+    from diffusers import UNet2DModel
+
+    c = 3 * UNSHUFFLE**2
+    return UNet2DModel(
+        sample_size=48, in_channels=2 * c, out_channels=c, block_out_channels=(64, 96, 128),
+        layers_per_block=1, down_block_types=("DownBlock2D",) * 3,
+        up_block_types=("UpBlock2D",) * 3, norm_num_groups=16, add_attention=False,
+    )
+
+
+def default_scheduler():
+    from diffusers import DDIMScheduler
+
+    return DDIMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2",
+                         prediction_type="sample", clip_sample=False)
+
+
+def _pyramid(photo: torch.Tensor, patch: int) -> list[torch.Tensor]:
+    """The photo at scales 1, 1/sqrt2, 1/2, ... down to about the patch size."""
+    levels = [photo[None]]
+    scale = 1.0
+    while True:
+        scale /= math.sqrt(2)
+        h, w = round(photo.shape[1] * scale), round(photo.shape[2] * scale)
+        if min(h, w) < patch:
+            return levels
+        levels.append(F.interpolate(photo[None], size=(h, w), mode="area"))
+
+
+def _batch(levels: list[list[torch.Tensor]], batch: int, patch: int,
+           gen: torch.Generator) -> torch.Tensor:
+    out = torch.empty(batch, 3, patch, patch)
+    for i in range(batch):
+        photo = levels[int(torch.randint(len(levels), (), generator=gen))]
+        img = photo[int(torch.randint(len(photo), (), generator=gen))][0]
+        y = int(torch.randint(img.shape[1] - patch + 1, (), generator=gen))
+        x = int(torch.randint(img.shape[2] - patch + 1, (), generator=gen))
+        crop = img[:, y : y + patch, x : x + patch]
+        if float(torch.rand((), generator=gen)) < 0.5:
+            crop = crop.flip(-1)
+        out[i] = crop
+    return out
+
+
+def train(out: Path, steps: int, batch: int, patch: int, lr: float, seed: int,
+          plot: Path | None, threads: int | None) -> dict:
+    from exvc.prior.loader import DEFAULT_DIR  # noqa: F401 - documents the usual target
+
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    photos = load_all()
+    levels = [_pyramid(torch.from_numpy(p), patch) for _, p in photos]
+    unet, sched = default_unet(), default_scheduler()
+    ema = {k: v.detach().clone() for k, v in unet.state_dict().items()}
+    opt = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=0.0)
+    alphas = sched.alphas_cumprod
+    log: list[tuple[int, float]] = []
+    running, t0 = 0.0, time.time()
+    for step in range(steps):
+        warm = min(1.0, (step + 1) / 200)
+        for g in opt.param_groups:
+            g["lr"] = lr * warm * 0.5 * (1 + math.cos(math.pi * step / steps))
+        clean = _batch(levels, batch, patch, gen)
+        cond = degrade(clean, gen)
+        x0 = F.pixel_unshuffle(clean * 2 - 1, UNSHUFFLE)
+        c = F.pixel_unshuffle(cond * 2 - 1, UNSHUFFLE)
+        t = torch.randint(0, MAX_TIMESTEP, (batch,), generator=gen)
+        a = alphas[t].view(-1, 1, 1, 1)
+        noisy = a.sqrt() * x0 + (1 - a).sqrt() * torch.randn(x0.shape, generator=gen)
+        pred = unet(torch.cat([noisy, c], 1), t).sample
+        loss = F.mse_loss(pred, x0)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+        opt.step()
+        with torch.no_grad():
+            for k, v in unet.state_dict().items():
+                ema[k].mul_(0.998).add_(v.detach(), alpha=0.002)
+        running += float(loss)
+        if (step + 1) % 25 == 0:
+            log.append((step + 1, running / 25))
+            print(f"step {step + 1}/{steps} loss {running / 25:.5f} "
+                  f"{time.time() - t0:.0f}s", flush=True)
+            running = 0.0
+    unet.load_state_dict(ema)
+    out.mkdir(parents=True, exist_ok=True)
+    unet.save_pretrained(out / "unet", safe_serialization=True)
+    sched.save_pretrained(out / "scheduler")
+    (out / SPEC_FILE).write_text(json.dumps(
+        {"name": "exvc-default-1", "unshuffle": UNSHUFFLE}, indent=2) + "\n")
+    digest = load_prior(out).digest.hex()
+    record = {
+        "command": f"python -m exvc.prior.train --out {out} --steps {steps} --batch {batch} "
+                   f"--patch {patch} --lr {lr} --seed {seed}",
+        "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "seconds": round(time.time() - t0), "parameters": sum(p.numel() for p in unet.parameters()),
+        "sources": [{"package": s.package, "path": s.path, "licence": s.licence,
+                     "credit": s.credit} for s in SOURCES],
+        "max_timestep": MAX_TIMESTEP, "ema_decay": 0.998, "digest_sha256": digest,
+        "loss_every_25_steps": [[s, round(v, 6)] for s, v in log],
+    }
+    (out / "training.json").write_text(json.dumps(record, indent=1) + "\n")
+    if plot is not None:
+        _plot(log, plot)
+    return record
+
+
+def _plot(log: list[tuple[int, float]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot([s for s, _ in log], [v for _, v in log])
+    ax.set_xlabel("step")
+    ax.set_ylabel("denoising MSE (sample space)")
+    ax.set_yscale("log")
+    ax.set_title("exvc default prior: training loss")
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m exvc.prior.train", description=__doc__)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--steps", type=int, default=4000)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--patch", type=int, default=96)
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--plot", type=Path, default=None)
+    p.add_argument("--threads", type=int, default=None)
+    a = p.parse_args(argv)
+    record = train(a.out, a.steps, a.batch, a.patch, a.lr, a.seed, a.plot, a.threads)
+    print(f"wrote {a.out} ({record['parameters']} parameters, sha256 {record['digest_sha256']})")
+
+
+if __name__ == "__main__":
+    main()

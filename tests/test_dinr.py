@@ -1,0 +1,268 @@
+"""The dinr codec: priors, the portable noise, ADAPTER/PRIOR chunks, encode and decode.
+
+Everything here runs on a tiny random prior written by diffusers' ``save_pretrained`` (fast
+and independent of the bundled weights), except the checks on the bundled prior itself.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+
+from exvc.bitstream.adapter import AdapterPayload, AdapterTarget, read_adapter, write_adapter
+from exvc.bitstream.bytesio import DinrError
+from exvc.bitstream.container import ADAPTER, PRIOR, SEGMENT, read_container
+from exvc.bitstream.prior_chunk import PriorRecord, read_prior, write_prior
+from exvc.decode.decoder import PriorMismatchError, decode_video, parse_stream, probe
+from exvc.encode.encoder import encode_video
+from exvc.encode.settings import EncodeSettings
+from exvc.media.types import ColourInfo, VideoInfo
+from exvc.prior import adapters
+from exvc.prior.loader import DEFAULT_DIR, PriorError, load_prior
+from exvc.prior.noise import gaussian_field
+from exvc.prior.sampler import SamplerSettings, noise_for, sample, timesteps
+
+W, H, T = 40, 24, 6
+
+
+def _save_prior(path, seed: int, channels=(8, 16), in_extra: int = 0):
+    from diffusers import DDIMScheduler, UNet2DModel
+
+    torch.manual_seed(seed)
+    c = 12
+    unet = UNet2DModel(sample_size=16, in_channels=2 * c + in_extra, out_channels=c,
+                       block_out_channels=channels, layers_per_block=1,
+                       down_block_types=("DownBlock2D",) * len(channels),
+                       up_block_types=("UpBlock2D",) * len(channels), norm_num_groups=4,
+                       add_attention=False)
+    unet.save_pretrained(path / "unet")
+    DDIMScheduler(beta_schedule="squaredcos_cap_v2", prediction_type="sample",
+                  clip_sample=False).save_pretrained(path / "scheduler")
+    (path / "exvc_prior.json").write_text(json.dumps({"name": f"tiny-{seed}",
+                                                      "unshuffle": 2}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def priors(tmp_path_factory):
+    root = tmp_path_factory.mktemp("priors")
+    return _save_prior(root / "a", 1), _save_prior(root / "b", 2)
+
+
+@pytest.fixture(scope="module")
+def video():
+    y, x = np.mgrid[0:H, 0:W]
+    frames = []
+    for t in range(T):
+        r = 0.5 + 0.3 * np.sin(2 * np.pi * (x + 2 * t) / 20)
+        g = 0.5 + 0.3 * np.cos(2 * np.pi * y / 12)
+        b = 0.4 + 0.2 * ((x // 5 + y // 5) % 2)
+        frames.append(np.stack([r, g, b]).astype(np.float32))
+    info = VideoInfo(W, H, Fraction(25), "yuv420p", 8, ColourInfo(2, 2, 2, False), T)
+    return frames, info
+
+
+def _encode(video, codec: str, prior, preset="superfast", bpp=0.4):
+    frames, info = video
+    return encode_video(iter(frames), info, EncodeSettings(bpp=bpp, preset=preset,
+                                                           codec=codec, prior=str(prior)))
+
+
+@pytest.fixture(scope="module")
+def dinr_file(video, priors):
+    return _encode(video, "dinr", priors[0])
+
+
+# --- priors ------------------------------------------------------------------------------
+
+def test_prior_loads_from_a_directory_with_a_stable_identity(priors):
+    a1, a2, b = load_prior(priors[0]), load_prior(priors[0]), load_prior(priors[1])
+    assert a1.name == "tiny-1" and a1.unshuffle == 2 and a1.multiple == 4
+    assert a1.digest == a2.digest and a1.digest != b.digest and len(a1.digest) == 32
+
+
+def test_prior_that_cannot_condition_is_refused(tmp_path):
+    _save_prior(tmp_path, 3, in_extra=1)
+    with pytest.raises(PriorError, match="does not fit exvc's conditioning"):
+        load_prior(tmp_path)
+
+
+def test_missing_prior_is_a_clear_error(tmp_path):
+    with pytest.raises(PriorError, match="not found"):
+        load_prior(tmp_path / "nothing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(PriorError, match="no readable unet/config.json"):
+        load_prior(tmp_path / "empty")
+
+
+def test_bundled_prior_is_small_loads_offline_and_matches_its_record():
+    size = sum(f.stat().st_size for f in DEFAULT_DIR.rglob("*") if f.is_file())
+    assert size <= 30 << 20
+    record = json.loads((DEFAULT_DIR / "training.json").read_text())
+    prior = load_prior()
+    assert prior.digest.hex() == record["digest_sha256"]
+    assert all(s["licence"] for s in record["sources"])
+
+
+# --- portable noise and sampler ---------------------------------------------------------
+
+def _reference_gaussian(seed: int, i: int) -> float:
+    """bitstream_spec.md section 12.2, in plain Python integers."""
+    mask = (1 << 64) - 1
+
+    def sm(x):
+        z = (x * 0x9E3779B97F4A7C15 + 0x9E3779B97F4A7C15) & mask
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+        return z ^ (z >> 31)
+
+    c = (seed & 0xFFFFFFFF) << 32
+    a, b = sm(c + 2 * i), sm(c + 2 * i + 1)
+    u1 = ((a >> 11) + 1) / 2**53
+    u2 = (b >> 11) / 2**53
+    return struct.unpack("f", struct.pack("f", math.sqrt(-2 * math.log(u1))
+                                          * math.cos(2 * math.pi * u2)))[0]
+
+
+def test_noise_field_follows_the_spec_and_is_gaussian():
+    field = gaussian_field(12345, (3, 50, 70))
+    flat = field.ravel()
+    for i in (0, 1, 777, flat.size - 1):
+        assert flat[i] == _reference_gaussian(12345, i)
+    assert abs(flat.mean()) < 0.03 and abs(flat.std() - 1) < 0.03
+    assert not np.array_equal(gaussian_field(1, (8,)), gaussian_field(2, (8,)))
+
+
+def test_timesteps_are_the_tail_of_a_trailing_grid(priors):
+    prior = load_prior(priors[0])
+    assert timesteps(prior, SamplerSettings(0, 8, 2)) == [249, 124]
+    assert timesteps(prior, SamplerSettings(0, 4, 4)) == [999, 749, 499, 249]
+
+
+def test_sampling_is_deterministic_and_pads_odd_sizes(priors):
+    prior = load_prior(priors[0])
+    x = torch.rand(2, 3, 13, 19)
+    noise = noise_for(prior, 7, 13, 19)
+    with torch.inference_mode():
+        a = sample(prior, x, noise, SamplerSettings())
+        b = sample(prior, x, noise, SamplerSettings())
+    assert a.shape == x.shape and torch.equal(a, b)
+
+
+# --- chunks ------------------------------------------------------------------------------
+
+def test_adapter_chunk_round_trip_and_limits():
+    targets = [AdapterTarget(3, 1, 8, 12, 3, 3, 14), AdapterTarget(9, 0, 32, 16, 1, 1, 20)]
+    b = [np.arange(-24, 24, dtype=np.int32), np.zeros(64, np.int32)]
+    p = AdapterPayload(4, 4, 99, targets, b)
+    q = read_adapter(write_adapter(p))
+    assert (q.rank, q.alpha, q.seed) == (4, 4, 99)
+    assert [t.shape_key() + (t.step_b,) for t in q.targets] == \
+        [t.shape_key() + (t.step_b,) for t in targets]
+    assert all(np.array_equal(x, y) for x, y in zip(q.b, b, strict=True))
+    data = write_adapter(p)
+    with pytest.raises(DinrError):
+        read_adapter(data[:-3])
+    with pytest.raises(DinrError, match="bad adapter"):
+        read_adapter(bytes([0]) + data[1:])  # rank 0
+
+
+def test_prior_chunk_round_trip_and_unknown_sampler():
+    rec = PriorRecord(bytes(range(32)), "x", 0, 8, 2)
+    assert read_prior(write_prior(rec)) == rec
+    bad = write_prior(rec)
+    bad = bad[:34] + bytes([7]) + bad[35:]
+    with pytest.raises(DinrError, match="needs a newer exvc"):
+        read_prior(bad)
+
+
+def test_adapter_changes_the_unet_and_detaching_restores_it(priors):
+    prior = load_prior(priors[0])
+    mods = adapters.adaptable_modules(prior.unet)
+    index = next(i for i, (n, _) in enumerate(mods) if n == "conv_out")
+    target = adapters.target_of(index, mods[index][1])
+    t = AdapterTarget(*target.shape_key(), step_b=8)
+    payload = AdapterPayload(2, 2, 5, [t], [np.full(t.b_size(2), 3, np.int32)])
+    x = torch.randn(1, 24, 8, 8)
+    with torch.inference_mode():
+        before = prior.unet(x, 10).sample
+        adapters.load_payload(prior.unet, payload)
+        during = prior.unet(x, 10).sample
+        adapters.detach(prior.unet)
+        after = prior.unet(x, 10).sample
+    assert not torch.allclose(before, during) and torch.equal(before, after)
+    wrong = AdapterPayload(2, 2, 5, [AdapterTarget(index, 1, 99, 12, 3, 3, 8)],
+                           [np.zeros(24, np.int32)])
+    with pytest.raises(ValueError, match="does not match the prior"):
+        adapters.load_payload(prior.unet, wrong)
+
+
+# --- encode / decode ---------------------------------------------------------------------
+
+def test_dinr_file_layout_and_rate(dinr_file, video):
+    info = probe(dinr_file)
+    assert info.codec == "dinr"
+    types = [c.type for c in read_container(dinr_file).chunks]
+    assert PRIOR in types and types.index(PRIOR) < types.index(SEGMENT)
+    assert len(dinr_file) <= math.floor(0.4 * W * H * T / 8)
+    stream = parse_stream(dinr_file)
+    assert stream.prior.grid_steps == 8 and len(stream.adapters) == 1
+
+
+def test_dinr_decoding_is_repeatable_and_refines_the_inr(dinr_file, priors, video):
+    a = np.stack(list(decode_video(dinr_file, prior=str(priors[0]))[1]))
+    b = np.stack(list(decode_video(dinr_file, prior=str(priors[0]))[1]))
+    assert a.shape == (T, 3, H, W) and np.array_equal(a, b)
+    assert a.min() >= 0 and a.max() <= 1
+
+
+def test_decoding_with_another_prior_is_refused(dinr_file, priors):
+    with pytest.raises(PriorMismatchError, match="prior mismatch: this .dinr was encoded "
+                                                 "with prior 'tiny-1'.*'tiny-2'"):
+        decode_video(dinr_file, prior=str(priors[1]))
+
+
+def test_inr_mode_needs_no_prior(video, priors):
+    data = _encode(video, "inr", priors[0])
+    assert probe(data).codec == "inr"
+    assert PRIOR not in [c.type for c in read_container(data).chunks]
+    frames = list(decode_video(data, prior="/no/such/prior")[1])  # never loaded
+    assert len(frames) == T
+
+
+def test_an_adapter_is_kept_exactly_when_it_lowers_the_loss(video, priors):
+    from exvc.bitstream.adapter import read_adapter
+    from exvc.encode.adapter_coder import AdapterCoder
+    from exvc.encode.dinr_segment import encode_dinr_segment
+    from exvc.encode.encoder import _chunk_cost
+    from exvc.encode.presets import preset_plan
+    from exvc.prior.sampler import padded_size
+
+    prior = load_prior(priors[0])
+    frames = torch.from_numpy(np.stack(video[0]))
+    coder = AdapterCoder(prior, SamplerSettings(), noise_for(prior, 0, H, W),
+                         padded_size(prior, H, W), seed=3)
+    seg = encode_dinr_segment(frames, 600, preset_plan("faster"), coder, _chunk_cost)
+    assert seg.loss_with_adapter is not None
+    assert (seg.adapter is not None) == (seg.loss_with_adapter < seg.loss_inr_only)
+    used = len(seg.segment) + (_chunk_cost(len(seg.adapter)) if seg.adapter else 0)
+    assert used <= 600
+    if seg.adapter is not None:
+        assert read_adapter(seg.adapter).rank == 4
+    assert not hasattr(prior.unet, "peft_config")  # the prior is left as it was
+
+
+def test_adapter_without_a_following_segment_is_corrupt(dinr_file):
+    from exvc.bitstream.container import Chunk, write_container
+
+    c = read_container(dinr_file)
+    chunks = [ch for ch in c.chunks]
+    chunks.append(Chunk(ADAPTER, b"\x01"))
+    with pytest.raises(DinrError, match="adapter chunk must be followed by a segment"):
+        parse_stream(write_container(chunks))
