@@ -61,7 +61,7 @@ def probe(data):
                     head["meta"], 8 * len(data) / (head["w"] * head["h"] * max(1, head["n"])))
 
 
-def decode_video(data, threads=None):
+def decode_video(data, threads=None, prior=None):
     info = probe(data)
     CALLS.append(("decode_video", threads))
     v = info.video
@@ -151,7 +151,7 @@ def test_encode_builds_settings_from_the_output_geometry(tmp_path, clip, codec):
     assert info.frames == n == 5
     assert settings.bpp == pytest.approx(1000 / (16 * 12 * 12.5))
     assert (settings.preset, settings.seed, settings.codec, settings.threads) == (
-        "fast", 3, "inr", 2)
+        "fast", 3, "dinr", 2)
     assert settings.metadata == {"title": "x"}
     assert out.read_bytes()[:4] == b"DINR"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mkv", "out.dinr"]
@@ -389,7 +389,7 @@ def test_progress_to_stdout_conflicts_with_stdout_output(clip):
 def test_decode_interrupt_aborts_the_sink(tmp_path, dinr, codec, monkeypatch):
     real = codec.decode_video
 
-    def interrupted(data, threads=None):
+    def interrupted(data, threads=None, prior=None):
         info, frames = real(data, threads)
 
         def gen():
@@ -411,7 +411,7 @@ def test_broken_pipe_exits_1_quietly(tmp_path, dinr):
         exec({FAKE_CODEC!r}, fake.__dict__)
         _decode = fake.decode_video
 
-        def decode_video(data, threads=None):  # a long clip
+        def decode_video(data, threads=None, prior=None):  # a long clip
             info, _ = _decode(data, threads)
             import numpy as np
             return info, (np.zeros((3, 24, 32), np.float32) for _ in range(100000))

@@ -117,10 +117,10 @@ def test_non_positive_rate_is_refused(sample):
         _encode(frames[:2], info, 0.0)
 
 
-def test_only_the_inr_codec_exists_so_far(sample):
+def test_an_unknown_codec_is_refused(sample):
     info, frames = sample
-    with pytest.raises(EncodeError, match="not available"):
-        _encode(frames[:2], info, 0.1, codec="dinr")
+    with pytest.raises(EncodeError, match="unknown codec 'vae'"):
+        _encode(frames[:2], info, 0.1, codec="vae")
 
 
 def test_flipped_byte_is_caught(coded):
