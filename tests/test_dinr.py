@@ -266,3 +266,27 @@ def test_adapter_without_a_following_segment_is_corrupt(dinr_file):
     chunks.append(Chunk(ADAPTER, b"\x01"))
     with pytest.raises(DinrError, match="adapter chunk must be followed by a segment"):
         parse_stream(write_container(chunks))
+
+
+# --- command line ------------------------------------------------------------------------
+
+def test_cli_codec_choice_and_prior_option(tmp_path, priors, media_clip, capsys):
+    from exvc.cli.main import execute as run
+
+    clip = media_clip("in.mkv", frames=4, size=(32, 24))
+    base = ["-hide_banner", "-nostats", "-v", "error", "-y", "-i", clip, "-b", "0.5bpp",
+            "-preset", "ultrafast"]
+    assert run(base + ["-prior", str(priors[0]), str(tmp_path / "d.dinr")]) == 0
+    assert run(base + ["-c:v", "inr", str(tmp_path / "i.dinr")]) == 0
+    d, i = (tmp_path / "d.dinr").read_bytes(), (tmp_path / "i.dinr").read_bytes()
+    assert probe(d).codec == "dinr" and probe(i).codec == "inr"
+    assert probe(d).prior.name == "tiny-1"
+    # decoding needs the same prior: with it the output is written, with another refused
+    out = tmp_path / "o.y4m"
+    assert run(["-v", "error", "-prior", str(priors[0]), "-i", str(tmp_path / "d.dinr"),
+                str(out)]) == 0 and out.stat().st_size > 0
+    capsys.readouterr()
+    bad = tmp_path / "bad.y4m"
+    assert run(["-v", "error", "-prior", str(priors[1]), "-i", str(tmp_path / "d.dinr"),
+                str(bad)]) == 1
+    assert "prior mismatch" in capsys.readouterr().err and not bad.exists()

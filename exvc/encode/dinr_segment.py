@@ -17,6 +17,7 @@ from exvc.bitstream.adapter import write_adapter
 from exvc.bitstream.segment import write_segment
 from exvc.encode.adapter_coder import AdapterCoder, AdapterSchedule
 from exvc.encode.presets import Plan
+from exvc.encode.rate_control import BudgetError
 from exvc.encode.segment_coder import MIN_SEGMENT_BUDGET, fit_inr
 
 # Bytes the INR is first fitted without, for the adapter to train against.
@@ -44,16 +45,23 @@ def encode_dinr_segment(video: torch.Tensor, budget: int, plan: Plan, coder: Ada
     fitted = fit_inr(video, budget - reserve, plan, seed, report)
     payload = None
     if reserve:
-        fitted.quantize(budget - reserve)
-        payload = coder.train(video, fitted.render(), schedule, report)
+        try:
+            fitted.quantize(budget - reserve)
+        except BudgetError:  # the INR's smallest coding leaves no room for an adapter
+            reserve = 0
+        else:
+            payload = coder.train(video, fitted.render(), schedule, report)
     alone = fitted.quantize(budget)
     loss_alone = coder.evaluate(video, fitted.render())
     best = DinrSegment(None, write_segment(alone.payload), loss_alone, None)
     if payload is not None:
         adapter = write_adapter(payload)
         rest = budget - chunk_cost(len(adapter))
-        if rest >= MIN_SEGMENT_BUDGET:
-            seg = fitted.quantize(rest)
+        try:
+            seg = fitted.quantize(rest) if rest >= MIN_SEGMENT_BUDGET else None
+        except BudgetError:
+            seg = None
+        if seg is not None:
             loss = coder.evaluate_with(payload, video, fitted.render())
             best.loss_with_adapter = loss
             if loss < loss_alone:
