@@ -1,9 +1,12 @@
 """One dinr segment: the INR, plus an adapter chunk only when it beats spending its bytes on
 the INR.
 
-Both candidates spend the same bytes (INR alone at the full budget, or INR at the budget less
-the ADAPTER chunk plus the adapter), so the choice compares their decoded ``rdp_loss``
-directly: equal rate, better distortion-perception wins.
+The INR is fitted for the whole budget, exactly as ``inr`` would fit it, and the adapter is
+trained against its frames. Both candidates spend the same bytes (INR alone at the full
+budget, or the same INR re-quantised to the budget less the ADAPTER chunk, plus the
+adapter), so the choice compares their decoded ``rdp_loss`` directly: equal rate, better
+distortion-perception wins. (A first version fitted the INR for the budget less a reserve;
+the benchmark showed that handicap costing more than adapters gained: docs/dinr.md.)
 """
 
 from __future__ import annotations
@@ -20,10 +23,6 @@ from exvc.encode.presets import Plan
 from exvc.encode.rate_control import BudgetError
 from exvc.encode.segment_coder import MIN_SEGMENT_BUDGET, fit_inr
 
-# Bytes the INR is first fitted without, for the adapter to train against.
-_RESERVE_SHARE = 1 / 6
-_RESERVE_MAX = 400
-
 
 @dataclass
 class DinrSegment:
@@ -38,22 +37,12 @@ def encode_dinr_segment(video: torch.Tensor, budget: int, plan: Plan, coder: Ada
                         report: Callable[[int, int, str], None] | None = None) -> DinrSegment:
     """Payloads for ``video`` (T, 3, H, W) whose chunks together fit ``budget`` payload bytes
     of a lone SEGMENT chunk (``chunk_cost`` maps a payload length to its chunk's size)."""
-    schedule = AdapterSchedule(plan.adapter_iterations)
-    reserve = min(int(budget * _RESERVE_SHARE), _RESERVE_MAX) if schedule.iterations else 0
-    if budget - reserve < 4 * MIN_SEGMENT_BUDGET:
-        reserve = 0
-    fitted = fit_inr(video, budget - reserve, plan, seed, report)
-    payload = None
-    if reserve:
-        try:
-            fitted.quantize(budget - reserve)
-        except BudgetError:  # the INR's smallest coding leaves no room for an adapter
-            reserve = 0
-        else:
-            payload = coder.train(video, fitted.render(), schedule, report)
+    fitted = fit_inr(video, budget, plan, seed, report)
     alone = fitted.quantize(budget)
-    loss_alone = coder.evaluate(video, fitted.render())
+    inr_frames = fitted.render()
+    loss_alone = coder.evaluate(video, inr_frames)
     best = DinrSegment(None, write_segment(alone.payload), loss_alone, None)
+    payload = coder.train(video, inr_frames, AdapterSchedule(plan.adapter_iterations), report)
     if payload is not None:
         adapter = write_adapter(payload)
         rest = budget - chunk_cost(len(adapter))
