@@ -274,7 +274,7 @@ def test_cli_codec_choice_and_prior_option(tmp_path, priors, media_clip, capsys)
     from exvc.cli.main import execute as run
 
     clip = media_clip("in.mkv", frames=4, size=(32, 24))
-    base = ["-hide_banner", "-nostats", "-v", "error", "-y", "-i", clip, "-b", "0.5bpp",
+    base = ["-hide_banner", "-nostats", "-v", "error", "-y", "-i", clip, "-b", "2bpp",
             "-preset", "ultrafast"]
     assert run(base + ["-prior", str(priors[0]), str(tmp_path / "d.dinr")]) == 0
     assert run(base + ["-c:v", "inr", str(tmp_path / "i.dinr")]) == 0
