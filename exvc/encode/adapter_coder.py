@@ -5,8 +5,7 @@ segment's quantised INR frames and the file's noise field, and only the adapters
 learn (exvc.prior.adapters). The loss is the encoder's rate-distortion-perception criterion,
 ``MSE + GRAD_WEIGHT * L1(image gradients)`` on the sampled frames: the gradient term rewards
 restoring real edges and texture, which MSE alone (whose optimum is blur) does not. Whether
-the adapter is kept is decided by ``loss + lambda * bits / pixels`` with the INR's own slope
-lambda, on the final quantised INR of either choice: zero adapter bytes is a valid answer.
+the adapter is kept is decided at equal bytes by ``exvc.encode.dinr_segment``.
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ import numpy as np
 import torch
 
 from exvc.bitstream.adapter import AdapterPayload, AdapterTarget
-from exvc.bitstream.entropy import coded_size
 from exvc.prior import adapters
 from exvc.prior.loader import Prior
 from exvc.prior.sampler import SamplerSettings, pad, sample
@@ -66,7 +64,7 @@ def _crop_box(prior: Prior, h: int, w: int, gen: torch.Generator) -> tuple[int, 
     return y, x, ch, cw
 
 
-def _noise_crop(noise: torch.Tensor, prior: Prior, box: tuple[int, int, int, int],
+def _noise_crop(noise: torch.Tensor, box: tuple[int, int, int, int],
                 full: tuple[int, int]) -> torch.Tensor:
     fy, fx = noise.shape[-2] / full[0], noise.shape[-1] / full[1]
     y, x, ch, cw = box
@@ -117,7 +115,7 @@ class AdapterCoder:
             ids = torch.randperm(t, generator=gen)[: schedule.batch_frames].tolist()
             box = _crop_box(self.prior, h, w, gen)
             y, x, ch, cw = box
-            noise = _noise_crop(self.noise, self.prior, box, self.padded)
+            noise = _noise_crop(self.noise, box, self.padded)
             out = sample(self.prior, inr[ids, :, y:y + ch, x:x + cw], noise, self.settings)
             loss = rdp_loss(out, frames[ids, :, y:y + ch, x:x + cw])
             opt.zero_grad(set_to_none=True)
@@ -157,7 +155,3 @@ class AdapterCoder:
             return self.evaluate(frames, inr)
         finally:
             adapters.detach(self.prior.unet)
-
-
-def payload_bits(payload: AdapterPayload) -> int:
-    return 8 * coded_size(list(payload.b))

@@ -30,10 +30,6 @@ class FittedSegment:
         self.fit, self.codes = fit, codes
         self._floats = [g.detach().clone() for g in fit.model.latents]
 
-    @property
-    def lam(self) -> float:
-        return self.fit.lam
-
     def quantize(self, budget: int) -> QuantizedSegment:
         """The fullest payload within ``budget``; the model then renders what decoders see."""
         with torch.no_grad():

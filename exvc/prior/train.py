@@ -75,8 +75,6 @@ def _batch(levels: list[list[torch.Tensor]], batch: int, patch: int,
 
 def train(out: Path, steps: int, batch: int, patch: int, lr: float, seed: int,
           plot: Path | None, threads: int | None) -> dict:
-    from exvc.prior.loader import DEFAULT_DIR  # noqa: F401 - documents the usual target
-
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
