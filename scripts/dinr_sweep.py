@@ -20,6 +20,7 @@ from exvc.bench.clips import development_clips, load_clip, parse_clip
 from exvc.bench.metrics import ClipScore
 from exvc.bench.stlpips import STLPIPS
 from exvc.decode.decoder import decode_video
+from exvc.encode.adapter_coder import rdp_loss
 from exvc.encode.encoder import encode_video
 from exvc.encode.settings import EncodeSettings
 from exvc.prior.loader import load_prior
@@ -28,11 +29,12 @@ from exvc.prior.sampler import SamplerSettings, noise_for, sample
 SETTINGS = ((8, 1), (8, 2), (8, 3), (16, 2), (16, 3), (4, 1))
 
 
-def _scores(ref, out, lp) -> tuple[float, float, float]:
+def _scores(ref, out, lp) -> tuple[float, float, float, float]:
     score = ClipScore()
     for a, b in zip(ref, out, strict=True):
         score.add(a, np.round(b * 255) / 255)
-    return score.psnr, lp.clip(list(ref), list(out)), score.flicker
+    rdp = float(rdp_loss(torch.from_numpy(np.asarray(out)), torch.from_numpy(np.asarray(ref))))
+    return score.psnr, lp.clip(list(ref), list(out)), score.flicker, rdp
 
 
 def main() -> None:
@@ -43,7 +45,10 @@ def main() -> None:
     p.add_argument("--prior", default=None)
     p.add_argument("--preset", default="medium")
     p.add_argument("--cache", type=Path, default=Path("/tmp/exvc_sweep"))
+    p.add_argument("--settings", default=",".join(f"{r}/{g}" for g, r in SETTINGS),
+                   help="comma-separated RUN/GRID pairs")
     a = p.parse_args()
+    settings_list = [tuple(int(v) for v in s.split("/"))[::-1] for s in a.settings.split(",")]
     spec = parse_clip(a.clip) if a.clip else development_clips()[0]
     ref, info = load_clip(spec, a.frames)
     a.cache.mkdir(parents=True, exist_ok=True)
@@ -54,10 +59,10 @@ def main() -> None:
     inr = np.stack(list(decode_video(cached.read_bytes())[1]))
     prior, lp = load_prior(a.prior), STLPIPS()
     print(f"{spec.name} {a.bpp} bpp, prior {prior.name}")
-    print(f"{'setting':>10} {'PSNR':>7} {'ST-LPIPS':>9} {'flicker':>8} {'s/frame':>8}")
+    print(f"{'setting':>10} {'PSNR':>7} {'ST-LPIPS':>9} {'flicker':>8} {'rdp':>8} {'s/frame':>8}")
     print(f"{'inr':>10} " + " ".join(f"{v:8.3f}" for v in _scores(ref, inr, lp)))
     _, h, w = inr.shape[1:]
-    for grid, run in SETTINGS:
+    for grid, run in settings_list:
         settings = SamplerSettings(0, grid, run)
         noise = noise_for(prior, 0, h, w)
         start = time.perf_counter()

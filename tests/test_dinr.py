@@ -212,7 +212,7 @@ def test_dinr_file_layout_and_rate(dinr_file, video):
     assert PRIOR in types and types.index(PRIOR) < types.index(SEGMENT)
     assert len(dinr_file) <= math.floor(0.4 * W * H * T / 8)
     stream = parse_stream(dinr_file)
-    assert stream.prior.grid_steps == 8 and len(stream.adapters) == 1
+    assert stream.prior.grid_steps in (8, 32, 100) and len(stream.adapters) == 1
 
 
 def test_dinr_decoding_is_repeatable_and_refines_the_inr(dinr_file, priors, video):
@@ -248,7 +248,8 @@ def test_an_adapter_is_kept_exactly_when_it_lowers_the_loss(video, priors):
     frames = torch.from_numpy(np.stack(video[0]))
     coder = AdapterCoder(prior, SamplerSettings(), noise_for(prior, 0, H, W),
                          padded_size(prior, H, W), seed=3)
-    seg = encode_dinr_segment(frames, 600, preset_plan("faster"), coder, _chunk_cost)
+    seg = encode_dinr_segment(frames, 600, preset_plan("faster"), lambda v, i: coder,
+                              _chunk_cost)
     assert seg.loss_with_adapter is not None
     assert (seg.adapter is not None) == (seg.loss_with_adapter < seg.loss_inr_only)
     used = len(seg.segment) + (_chunk_cost(len(seg.adapter)) if seg.adapter else 0)
@@ -256,6 +257,47 @@ def test_an_adapter_is_kept_exactly_when_it_lowers_the_loss(video, priors):
     if seg.adapter is not None:
         assert read_adapter(seg.adapter).rank == 4
     assert not hasattr(prior.unet, "peft_config")  # the prior is left as it was
+
+
+def test_dp_score_charges_blur_and_invented_detail():
+    from exvc.encode.perception import dp_score
+
+    gen = torch.Generator().manual_seed(0)
+    ref = torch.rand(2, 3, 32, 40, generator=gen) * 0.5 + 0.25
+    ref = torch.nn.functional.avg_pool2d(ref, 3, 1, 1)  # texture with some correlation
+    blurred = torch.nn.functional.avg_pool2d(ref, 5, 1, 2, count_include_pad=False)
+    noisy = (ref + 0.1 * torch.randn(ref.shape, generator=gen)).clamp(0, 1)
+    slight = (ref + 0.005 * torch.randn(ref.shape, generator=gen)).clamp(0, 1)
+    assert dp_score(ref, ref) == pytest.approx(0.0, abs=1e-6)
+    assert 0 < dp_score(slight, ref) < dp_score(blurred, ref)
+    assert dp_score(slight, ref) < dp_score(noisy, ref)
+
+
+def test_sampler_strength_is_the_best_scoring_candidate(video, priors, monkeypatch):
+    from exvc.encode import sampler_choice
+    from exvc.encode.sampler_choice import CANDIDATES, choose_sampler
+
+    prior = load_prior(priors[0])
+    frames = torch.from_numpy(np.stack(video[0]))
+    inr = torch.nn.functional.avg_pool2d(frames, 3, 1, 1, count_include_pad=False)
+    noise = noise_for(prior, 0, H, W)
+    chosen, scores = choose_sampler(prior, noise, frames, inr)
+    assert len(scores) == len(CANDIDATES)
+    assert chosen == CANDIDATES[int(np.argmin(scores))]
+    fake = iter([3.0, 2.0, 1.0, 1.5])  # the third candidate scores best
+    monkeypatch.setattr(sampler_choice, "dp_score", lambda out, ref: next(fake))
+    assert choose_sampler(prior, noise, frames, inr)[0] == CANDIDATES[2]
+    # every candidate's PRIOR record has the same length: the choice never moves the rate
+    lengths = {len(write_prior(PriorRecord(prior.digest, prior.name, c.sampler, c.grid_steps,
+                                           c.run_steps))) for c in CANDIDATES}
+    assert len(lengths) == 1
+
+
+def test_the_file_records_the_chosen_sampler(dinr_file):
+    from exvc.encode.sampler_choice import CANDIDATES
+
+    record = probe(dinr_file).prior
+    assert SamplerSettings(record.sampler, record.grid_steps, record.run_steps) in CANDIDATES
 
 
 def test_adapter_without_a_following_segment_is_corrupt(dinr_file):

@@ -2,10 +2,11 @@
 
 The adapter is trained through the decoder itself: the few-step sampler is unrolled from the
 segment's quantised INR frames and the file's noise field, and only the adapters' B matrices
-learn (exvc.prior.adapters). The loss is the encoder's rate-distortion-perception criterion,
-``MSE + GRAD_WEIGHT * L1(image gradients)`` on the sampled frames: the gradient term rewards
-restoring real edges and texture, which MSE alone (whose optimum is blur) does not. Whether
-the adapter is kept is decided at equal bytes by ``exvc.encode.dinr_segment``.
+learn (exvc.prior.adapters). The training loss is ``MSE + GRAD_WEIGHT * L1(image gradients)``
+on the sampled frames: differentiable and stable, with a gradient term that rewards restoring
+real edges, which MSE alone (whose optimum is blur) does not. The discrete choices (each
+layer's quantiser step, and in ``exvc.encode.dinr_segment`` whether the adapter is kept at
+equal bytes) are judged by the distortion-perception score of ``exvc.encode.perception``.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from exvc.bitstream.adapter import AdapterPayload, AdapterTarget
+from exvc.encode.perception import dp_score
+from exvc.encode.sampler_choice import probe_ids
 from exvc.prior import adapters
 from exvc.prior.loader import Prior
 from exvc.prior.sampler import SamplerSettings, pad, sample
@@ -81,18 +83,17 @@ class AdapterCoder:
         self.targets = default_targets(prior)
 
     def evaluate(self, frames: torch.Tensor, inr: torch.Tensor) -> float:
-        """``rdp_loss`` of decoding ``inr`` with the UNet as it is now, on a few frames."""
-        ids = np.linspace(0, len(frames) - 1, min(_EVAL_FRAMES, len(frames))).round()
-        ids = sorted({int(i) for i in ids})
+        """``dp_score`` of decoding ``inr`` with the UNet as it is now, on a few frames."""
+        ids = probe_ids(len(frames), _EVAL_FRAMES)
         with torch.inference_mode():
             out = torch.cat([sample(self.prior, inr[i:i + 1], self.noise, self.settings)
                              for i in ids])
-            return float(rdp_loss(out.clamp(0, 1), frames[ids]))
+            return dp_score(torch.round(out.clamp(0, 1) * 255) / 255, frames[ids])
 
     def train(self, frames: torch.Tensor, inr: torch.Tensor, schedule: AdapterSchedule,
               report: Callable[[int, int, str], None] | None = None) -> AdapterPayload | None:
         """Train B for ``frames`` decoded from ``inr`` and return it quantised (the step per
-        layer chosen by ``rdp_loss``, rates ignored here), or None if there is nothing to
+        layer chosen by ``dp_score``, rates ignored here), or None if there is nothing to
         train. The UNet is left without adapters."""
         if schedule.iterations <= 0 or not self.targets:
             return None

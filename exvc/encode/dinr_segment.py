@@ -1,6 +1,10 @@
 """One dinr segment: the INR, plus an adapter chunk only when it beats spending its bytes on
 the INR.
 
+The INR is fitted first; ``coder_for`` then sees its frames (the first segment of a file is
+where the sampler strength is chosen, ``exvc.encode.sampler_choice``) and returns the adapter
+coder for the file's sampler settings.
+
 The INR is fitted for the whole budget, exactly as ``inr`` would fit it, and the adapter is
 trained against its frames. Both candidates spend the same bytes (INR alone at the full
 budget, or the same INR re-quantised to the budget less the ADAPTER chunk, plus the
@@ -32,14 +36,17 @@ class DinrSegment:
     loss_with_adapter: float | None
 
 
-def encode_dinr_segment(video: torch.Tensor, budget: int, plan: Plan, coder: AdapterCoder,
+def encode_dinr_segment(video: torch.Tensor, budget: int, plan: Plan,
+                        coder_for: Callable[[torch.Tensor, torch.Tensor], AdapterCoder],
                         chunk_cost: Callable[[int], int], seed: int = 0,
                         report: Callable[[int, int, str], None] | None = None) -> DinrSegment:
     """Payloads for ``video`` (T, 3, H, W) whose chunks together fit ``budget`` payload bytes
-    of a lone SEGMENT chunk (``chunk_cost`` maps a payload length to its chunk's size)."""
+    of a lone SEGMENT chunk (``chunk_cost`` maps a payload length to its chunk's size).
+    ``coder_for(video, inr_frames)`` gives the adapter coder."""
     fitted = fit_inr(video, budget, plan, seed, report)
     alone = fitted.quantize(budget)
     inr_frames = fitted.render()
+    coder = coder_for(video, inr_frames)
     loss_alone = coder.evaluate(video, inr_frames)
     best = DinrSegment(None, write_segment(alone.payload), loss_alone, None)
     payload = coder.train(video, inr_frames, AdapterSchedule(plan.adapter_iterations), report)

@@ -147,7 +147,7 @@ def encode_video(
         torch.set_num_threads(settings.threads)
     plan = preset_plan(settings.preset)
     dinr = _DinrContext.create(settings, info, prior) if settings.codec == "dinr" else None
-    overhead = fixed_overhead(info, settings, dinr.prior_chunk if dinr else b"")
+    overhead = fixed_overhead(info, settings, dinr.overhead_chunk() if dinr else b"")
     pixels_per_frame = info.width * info.height
     segments: list[Chunk] = []
     used = overhead
@@ -184,7 +184,7 @@ def encode_video(
     if settings.metadata:
         chunks.append(Chunk(META, encode_metadata(settings.metadata)))
     if dinr is not None:
-        chunks.append(Chunk(PRIOR, dinr.prior_chunk))
+        chunks.append(Chunk(PRIOR, dinr.prior_chunk()))
     return _write_container(chunks + segments)
 
 
@@ -196,37 +196,54 @@ def _code_segment(video, budget: int, plan, seed: int, report, dinr) -> list[Chu
         return [Chunk(SEGMENT, encode_segment(video, budget, plan, seed=seed, report=report))]
     from exvc.encode.dinr_segment import encode_dinr_segment
 
-    coded = encode_dinr_segment(video, budget, plan, dinr.coder(seed), _chunk_cost, seed,
-                                report)
+    coded = encode_dinr_segment(video, budget, plan, functools.partial(dinr.coder, seed),
+                                _chunk_cost, seed, report)
     out = [Chunk(ADAPTER, coded.adapter)] if coded.adapter is not None else []
     return out + [Chunk(SEGMENT, coded.segment)]
 
 
 class _DinrContext:
-    """What every dinr segment shares: the prior, the sampler and the file's noise field."""
+    """What every dinr segment shares: the prior, the sampler and the file's noise field.
 
-    def __init__(self, prior, sampler, noise, padded) -> None:
-        from exvc.bitstream.prior_chunk import PriorRecord, write_prior
+    The sampler settings are chosen on the first segment's INR frames
+    (``exvc.encode.sampler_choice``) and kept for the whole file; every candidate's PRIOR
+    chunk has the same size, so the fixed overhead is known before the choice."""
 
-        self.prior, self.sampler, self.noise, self.padded = prior, sampler, noise, padded
-        self.prior_chunk = write_prior(PriorRecord(prior.digest, prior.name, sampler.sampler,
-                                                   sampler.grid_steps, sampler.run_steps))
+    def __init__(self, prior, noise, padded) -> None:
+        self.prior, self.noise, self.padded = prior, noise, padded
+        self.sampler = None
 
     @classmethod
     def create(cls, settings: EncodeSettings, info: VideoInfo, prior=None) -> _DinrContext:
         from exvc.prior.loader import PriorError, load_prior
-        from exvc.prior.sampler import SamplerSettings, noise_for, padded_size
+        from exvc.prior.sampler import noise_for, padded_size
 
         if prior is None:
             try:
                 prior = load_prior(settings.prior)
             except PriorError as exc:
                 raise EncodeError(str(exc)) from None
-        sampler = SamplerSettings()
         noise = noise_for(prior, settings.seed, info.height, info.width)
-        return cls(prior, sampler, noise, padded_size(prior, info.height, info.width))
+        return cls(prior, noise, padded_size(prior, info.height, info.width))
 
-    def coder(self, seed: int):
+    def prior_chunk(self, sampler=None) -> bytes:
+        """The PRIOR payload for ``sampler`` (default: the chosen one)."""
+        from exvc.bitstream.prior_chunk import PriorRecord, write_prior
+
+        s = sampler or self.sampler
+        return write_prior(PriorRecord(self.prior.digest, self.prior.name, s.sampler,
+                                       s.grid_steps, s.run_steps))
+
+    def overhead_chunk(self) -> bytes:
+        """A PRIOR payload as long as any the choice can give (they are all one length)."""
+        from exvc.encode.sampler_choice import CANDIDATES
+
+        return max((self.prior_chunk(c) for c in CANDIDATES), key=len)
+
+    def coder(self, seed: int, video, inr):
         from exvc.encode.adapter_coder import AdapterCoder
+        from exvc.encode.sampler_choice import choose_sampler
 
+        if self.sampler is None:
+            self.sampler, _ = choose_sampler(self.prior, self.noise, video, inr)
         return AdapterCoder(self.prior, self.sampler, self.noise, self.padded, seed)
