@@ -1,10 +1,14 @@
-"""Choose the dinr sampler by measurement: decode one INR with several step settings.
+"""Measure the dinr sampler settings: decode one INR per clip and rate with each of them.
 
-    python scripts/dinr_sweep.py --bpp 0.02 [--clip PATH[@WxH]] [--prior DIR]
+    python scripts/dinr_sweep.py [--bpp 0.005,0.01,0.02,0.05] [--clip PATH[@WxH] ...]
+                                 [--settings 2/8,1/8,1/32,1/100] [--prior DIR]
 
-Encodes the clip once with ``-c:v inr`` (cached next to --cache), then refines its frames
-with the prior for each (grid_steps, run_steps) and prints PSNR, ST-LPIPS and flicker of
-each against the source, and the seconds per frame. No adapters: this isolates the sampler.
+Encodes each clip once per rate with ``-c:v inr`` (cached in --cache), then refines its frames
+with the prior under each RUN/GRID setting, with no adapter, so the sampler is isolated. For
+each setting it prints PSNR, ST-LPIPS and flicker over all frames against the source, the
+seconds per frame, and the encoder's distortion-perception score (``exvc.encode.perception``,
+on the frames ``exvc.encode.sampler_choice`` probes). The setting the encoder would choose
+is marked with ``*``. The default settings are the encoder's candidates.
 """
 
 from __future__ import annotations
@@ -20,59 +24,76 @@ from exvc.bench.clips import development_clips, load_clip, parse_clip
 from exvc.bench.metrics import ClipScore
 from exvc.bench.stlpips import STLPIPS
 from exvc.decode.decoder import decode_video
-from exvc.encode.adapter_coder import rdp_loss
 from exvc.encode.encoder import encode_video
+from exvc.encode.perception import dp_score
+from exvc.encode.sampler_choice import CANDIDATES, probe_ids
 from exvc.encode.settings import EncodeSettings
 from exvc.prior.loader import load_prior
 from exvc.prior.sampler import SamplerSettings, noise_for, sample
 
-SETTINGS = ((8, 1), (8, 2), (8, 3), (16, 2), (16, 3), (4, 1))
 
-
-def _scores(ref, out, lp) -> tuple[float, float, float, float]:
+def _row(name: str, ref: np.ndarray, out: np.ndarray, lp: STLPIPS, secs: float | None,
+         mark: str = "") -> str:
+    out = np.round(np.clip(out, 0, 1) * 255) / 255
     score = ClipScore()
     for a, b in zip(ref, out, strict=True):
-        score.add(a, np.round(b * 255) / 255)
-    rdp = float(rdp_loss(torch.from_numpy(np.asarray(out)), torch.from_numpy(np.asarray(ref))))
-    return score.psnr, lp.clip(list(ref), list(out)), score.flicker, rdp
+        score.add(a, b)
+    ids = probe_ids(len(ref))
+    dp = dp_score(torch.from_numpy(out[ids]).float(), torch.from_numpy(ref[ids]))
+    timing = f"{secs:8.3f}" if secs is not None else f"{'-':>8}"
+    return (f"{name + mark:>8} {score.psnr:7.2f} {lp.clip(list(ref), list(out)):9.4f} "
+            f"{score.flicker:8.2f} {dp:8.3f} {timing}")
+
+
+def _sweep(spec, bpp: float, frames: int, preset: str, cache: Path, prior, lp,
+           settings: list[SamplerSettings]) -> None:
+    ref, info = load_clip(spec, frames)
+    cached = cache / f"{spec.name}_{bpp}_{preset}.dinr"
+    if not cached.exists():
+        cached.write_bytes(encode_video(iter(ref), info, EncodeSettings(
+            bpp=bpp, preset=preset, codec="inr")))
+    inr = np.stack(list(decode_video(cached.read_bytes())[1]))
+    noise = noise_for(prior, 0, *inr.shape[-2:])
+    outs, secs = [], []
+    for s in settings:
+        start = time.perf_counter()
+        with torch.inference_mode():
+            outs.append(np.stack([sample(prior, torch.from_numpy(f)[None], noise, s)[0]
+                                  .numpy() for f in inr]))
+        secs.append((time.perf_counter() - start) / len(inr))
+    ids = probe_ids(len(ref))
+    dps = [dp_score(torch.from_numpy(np.round(np.clip(o[ids], 0, 1) * 255) / 255).float(),
+                    torch.from_numpy(ref[ids])) for o in outs]
+    best = int(np.argmin(dps))
+    print(f"\n{spec.name}, {bpp} bpp ({cached.stat().st_size} bytes), prior {prior.name}")
+    print(f"{'setting':>8} {'PSNR':>7} {'ST-LPIPS':>9} {'flicker':>8} {'dp':>8} {'s/frame':>8}")
+    print(_row("inr", ref, inr, lp, None))
+    for i, (s, o, t) in enumerate(zip(settings, outs, secs, strict=True)):
+        print(_row(f"{s.run_steps}/{s.grid_steps}", ref, o, lp, t, "*" if i == best else ""))
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--bpp", type=float, default=0.02)
-    p.add_argument("--clip", default=None)
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--bpp", default="0.02", help="comma-separated rates")
+    p.add_argument("--clip", action="append", default=None, help="repeatable; default: "
+                   "the development clips")
     p.add_argument("--frames", type=int, default=64)
     p.add_argument("--prior", default=None)
     p.add_argument("--preset", default="medium")
     p.add_argument("--cache", type=Path, default=Path("/tmp/exvc_sweep"))
-    p.add_argument("--settings", default=",".join(f"{r}/{g}" for g, r in SETTINGS),
-                   help="comma-separated RUN/GRID pairs")
+    p.add_argument("--settings", default=",".join(f"{c.run_steps}/{c.grid_steps}"
+                                                  for c in CANDIDATES),
+                   help="comma-separated RUN/GRID pairs (default: the encoder's candidates)")
     a = p.parse_args()
-    settings_list = [tuple(int(v) for v in s.split("/"))[::-1] for s in a.settings.split(",")]
-    spec = parse_clip(a.clip) if a.clip else development_clips()[0]
-    ref, info = load_clip(spec, a.frames)
+    settings = [SamplerSettings(0, int(g), int(r))
+                for r, g in (s.split("/") for s in a.settings.split(","))]
+    specs = [parse_clip(c) for c in a.clip] if a.clip else development_clips()
     a.cache.mkdir(parents=True, exist_ok=True)
-    cached = a.cache / f"{spec.name}_{a.bpp}_{a.preset}.dinr"
-    if not cached.exists():
-        cached.write_bytes(encode_video(iter(ref), info, EncodeSettings(
-            bpp=a.bpp, preset=a.preset, codec="inr")))
-    inr = np.stack(list(decode_video(cached.read_bytes())[1]))
     prior, lp = load_prior(a.prior), STLPIPS()
-    print(f"{spec.name} {a.bpp} bpp, prior {prior.name}")
-    print(f"{'setting':>10} {'PSNR':>7} {'ST-LPIPS':>9} {'flicker':>8} {'rdp':>8} {'s/frame':>8}")
-    print(f"{'inr':>10} " + " ".join(f"{v:8.3f}" for v in _scores(ref, inr, lp)))
-    _, h, w = inr.shape[1:]
-    for grid, run in settings_list:
-        settings = SamplerSettings(0, grid, run)
-        noise = noise_for(prior, 0, h, w)
-        start = time.perf_counter()
-        with torch.inference_mode():
-            out = np.stack([sample(prior, torch.from_numpy(f)[None], noise, settings)[0]
-                            .clamp(0, 1).numpy() for f in inr])
-        secs = (time.perf_counter() - start) / len(inr)
-        vals = _scores(ref, out, lp)
-        print(f"{f'{run}/{grid}':>10} " + " ".join(f"{v:8.3f}" for v in vals)
-              + f" {secs:8.3f}")
+    for spec in specs:
+        for bpp in (float(b) for b in a.bpp.split(",")):
+            _sweep(spec, bpp, a.frames, a.preset, a.cache, prior, lp, settings)
 
 
 if __name__ == "__main__":

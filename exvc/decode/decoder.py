@@ -249,7 +249,10 @@ class _Diffusion:
     """The dinr refinement of INR frames: prior, sampler settings, noise, current adapter."""
 
     def __init__(self, prior, settings, noise) -> None:
+        from exvc.prior.sampler import make_scheduler
+
         self.prior, self.settings, self.noise = prior, settings, noise
+        self.scheduler = make_scheduler(prior, settings)
         self.adapter = None
 
     @classmethod
@@ -284,7 +287,8 @@ class _Diffusion:
     def refine(self, frame):
         from exvc.prior.sampler import sample
 
-        return sample(self.prior, frame[None], self.noise, self.settings)[0].clamp_(0, 1)
+        return sample(self.prior, frame[None], self.noise, self.settings,
+                      self.scheduler)[0].clamp_(0, 1)
 
 
 def check_decodable(header: Header, file_bytes: int) -> None:

@@ -21,7 +21,7 @@ from exvc.encode.perception import dp_score
 from exvc.encode.sampler_choice import probe_ids
 from exvc.prior import adapters
 from exvc.prior.loader import Prior
-from exvc.prior.sampler import SamplerSettings, pad, sample
+from exvc.prior.sampler import SamplerSettings, make_scheduler, pad, sample
 
 GRAD_WEIGHT = 0.5
 RANK = 4
@@ -81,13 +81,14 @@ class AdapterCoder:
         self.prior, self.settings, self.noise, self.padded = prior, settings, noise, padded
         self.seed = seed & 0xFFFFFFFF
         self.targets = default_targets(prior)
+        self.scheduler = make_scheduler(prior, settings)
 
     def evaluate(self, frames: torch.Tensor, inr: torch.Tensor) -> float:
         """``dp_score`` of decoding ``inr`` with the UNet as it is now, on a few frames."""
         ids = probe_ids(len(frames), _EVAL_FRAMES)
         with torch.inference_mode():
-            out = torch.cat([sample(self.prior, inr[i:i + 1], self.noise, self.settings)
-                             for i in ids])
+            out = torch.cat([sample(self.prior, inr[i:i + 1], self.noise, self.settings,
+                                    self.scheduler) for i in ids])
             return dp_score(torch.round(out.clamp(0, 1) * 255) / 255, frames[ids])
 
     def train(self, frames: torch.Tensor, inr: torch.Tensor, schedule: AdapterSchedule,
@@ -117,7 +118,8 @@ class AdapterCoder:
             box = _crop_box(self.prior, h, w, gen)
             y, x, ch, cw = box
             noise = _noise_crop(self.noise, box, self.padded)
-            out = sample(self.prior, inr[ids, :, y:y + ch, x:x + cw], noise, self.settings)
+            out = sample(self.prior, inr[ids, :, y:y + ch, x:x + cw], noise, self.settings,
+                         self.scheduler)
             loss = rdp_loss(out, frames[ids, :, y:y + ch, x:x + cw])
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -16,7 +16,7 @@ import torch
 
 from exvc.encode.perception import dp_score
 from exvc.prior.loader import Prior
-from exvc.prior.sampler import SamplerSettings, sample
+from exvc.prior.sampler import SamplerSettings, make_scheduler, sample
 
 # Strongest first: t = 249 then 124; t = 124; t = 31; t = 9 (of 1000, cosine schedule).
 CANDIDATES = (SamplerSettings(0, 8, 2), SamplerSettings(0, 8, 1), SamplerSettings(0, 32, 1),
@@ -38,7 +38,8 @@ def choose_sampler(prior: Prior, noise: torch.Tensor, video: torch.Tensor, inr: 
     scores = []
     with torch.inference_mode():
         for settings in candidates:
-            out = torch.cat([sample(prior, inr[i:i + 1], noise, settings) for i in ids])
+            sched = make_scheduler(prior, settings)
+            out = torch.cat([sample(prior, inr[i:i + 1], noise, settings, sched) for i in ids])
             out = torch.round(out.clamp(0, 1) * 255) / 255  # as the decoder will deliver it
             scores.append(dp_score(out, video[ids]))
     return candidates[int(np.argmin(scores))], scores

@@ -71,15 +71,16 @@ def pad(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 def sample(prior: Prior, inr_frames: torch.Tensor, noise: torch.Tensor,
-           settings: SamplerSettings) -> torch.Tensor:
+           settings: SamplerSettings, scheduler=None) -> torch.Tensor:
     """Frames (B, 3, H, W) in [0, 1] (unclamped) from INR frames of the same shape.
 
     Differentiable (the encoder trains adapters through it); wrap in ``inference_mode`` to
-    decode.
+    decode. ``scheduler``: ``make_scheduler(prior, settings)`` made once by a caller that
+    samples many frames (DDIM's step keeps no state between calls).
     """
     h, w = inr_frames.shape[-2:]
     x_in = pad(inr_frames, padded_size(prior, h, w))
-    sched = make_scheduler(prior, settings)
+    sched = scheduler if scheduler is not None else make_scheduler(prior, settings)
     steps = sched.timesteps[-settings.run_steps:]
     start = prior.to_sample_space(x_in)
     cond = prior.condition(x_in, start)
