@@ -2,9 +2,12 @@
 
 The adapter is trained through the decoder itself: the few-step sampler is unrolled from the
 segment's quantised INR frames and the file's noise field, and only the adapters' B matrices
-learn (exvc.prior.adapters). The training loss is ``MSE + GRAD_WEIGHT * L1(image gradients)``
-on the sampled frames: differentiable and stable, with a gradient term that rewards restoring
-real edges, which MSE alone (whose optimum is blur) does not. The discrete choices (each
+learn (exvc.prior.adapters). The training loss on the sampled frames is
+``MSE + GRAD_WEIGHT * L1(image gradients) + ENERGY_WEIGHT * band-energy mismatch``: the
+gradient term rewards restoring real edges, which MSE alone (whose optimum is blur) does not,
+and the energy term (``exvc.encode.perception``) rewards detail of the right strength even
+where it cannot sit on the exact pixel. The weights were set by measurement (docs/dinr.md).
+The discrete choices (each
 layer's quantiser step, and in ``exvc.encode.dinr_segment`` whether the adapter is kept at
 equal bytes) are judged by the distortion-perception score of ``exvc.encode.perception``.
 """
@@ -17,13 +20,14 @@ from dataclasses import dataclass
 import torch
 
 from exvc.bitstream.adapter import AdapterPayload, AdapterTarget
-from exvc.encode.perception import dp_score
-from exvc.encode.sampler_choice import probe_ids
+from exvc.encode.perception import dp_score, energy_mismatch
+from exvc.encode.sampler_choice import PROBE_FRAMES, probe_ids
 from exvc.prior import adapters
 from exvc.prior.loader import Prior
 from exvc.prior.sampler import SamplerSettings, make_scheduler, pad, sample
 
 GRAD_WEIGHT = 0.5
+ENERGY_WEIGHT = 0.3
 RANK = 4
 _STEP_CODES = (8, 10, 12, 14, 16, 18, 20, 24)
 _CROP = 96
@@ -37,12 +41,14 @@ class AdapterSchedule:
     lr: float = 3e-3
 
 
-def rdp_loss(out: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-    """MSE plus the L1 distance of horizontal and vertical differences (per pixel)."""
+def training_loss(out: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """MSE, plus the L1 distance of horizontal and vertical differences (per pixel), plus the
+    band-energy mismatch."""
     mse = torch.mean((out - ref) ** 2)
     dx = (out[..., :, 1:] - out[..., :, :-1]) - (ref[..., :, 1:] - ref[..., :, :-1])
     dy = (out[..., 1:, :] - out[..., :-1, :]) - (ref[..., 1:, :] - ref[..., :-1, :])
-    return mse + GRAD_WEIGHT * 0.5 * (dx.abs().mean() + dy.abs().mean())
+    grad = 0.5 * (dx.abs().mean() + dy.abs().mean())
+    return mse + GRAD_WEIGHT * grad + ENERGY_WEIGHT * energy_mismatch(out, ref)
 
 
 def default_targets(prior: Prior) -> list[tuple[str, AdapterTarget]]:
@@ -83,9 +89,10 @@ class AdapterCoder:
         self.targets = default_targets(prior)
         self.scheduler = make_scheduler(prior, settings)
 
-    def evaluate(self, frames: torch.Tensor, inr: torch.Tensor) -> float:
-        """``dp_score`` of decoding ``inr`` with the UNet as it is now, on a few frames."""
-        ids = probe_ids(len(frames), _EVAL_FRAMES)
+    def evaluate(self, frames: torch.Tensor, inr: torch.Tensor, count: int = _EVAL_FRAMES
+                 ) -> float:
+        """``dp_score`` of decoding ``inr`` with the UNet as it is now, on ``count`` frames."""
+        ids = probe_ids(len(frames), count)
         with torch.inference_mode():
             out = torch.cat([sample(self.prior, inr[i:i + 1], self.noise, self.settings,
                                     self.scheduler) for i in ids])
@@ -120,7 +127,7 @@ class AdapterCoder:
             noise = _noise_crop(self.noise, box, self.padded)
             out = sample(self.prior, inr[ids, :, y:y + ch, x:x + cw], noise, self.settings,
                          self.scheduler)
-            loss = rdp_loss(out, frames[ids, :, y:y + ch, x:x + cw])
+            loss = training_loss(out, frames[ids, :, y:y + ch, x:x + cw])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -150,11 +157,13 @@ class AdapterCoder:
 
     def evaluate_with(self, payload: AdapterPayload | None, frames: torch.Tensor,
                       inr: torch.Tensor) -> float:
-        """``evaluate`` with ``payload`` loaded (None: the plain prior)."""
+        """``evaluate`` on the probe frames of the sampler choice, with ``payload`` loaded
+        (None: the plain prior): the keep-or-drop decision gets more frames than the search
+        for quantiser steps."""
         if payload is None:
-            return self.evaluate(frames, inr)
+            return self.evaluate(frames, inr, PROBE_FRAMES)
         adapters.load_payload(self.prior.unet, payload)
         try:
-            return self.evaluate(frames, inr)
+            return self.evaluate(frames, inr, PROBE_FRAMES)
         finally:
             adapters.detach(self.prior.unet)

@@ -8,7 +8,7 @@ coder for the file's sampler settings.
 The INR is fitted for the whole budget, exactly as ``inr`` would fit it, and the adapter is
 trained against its frames. Both candidates spend the same bytes (INR alone at the full
 budget, or the same INR re-quantised to the budget less the ADAPTER chunk, plus the
-adapter), so the choice compares their decoded ``rdp_loss`` directly: equal rate, better
+adapter), so the choice compares their decoded ``dp_score`` directly: equal rate, better
 distortion-perception wins. (A first version fitted the INR for the budget less a reserve;
 the benchmark showed that handicap costing more than adapters gained: docs/dinr.md.)
 """
@@ -47,7 +47,7 @@ def encode_dinr_segment(video: torch.Tensor, budget: int, plan: Plan,
     alone = fitted.quantize(budget)
     inr_frames = fitted.render()
     coder = coder_for(video, inr_frames)
-    loss_alone = coder.evaluate(video, inr_frames)
+    loss_alone = coder.evaluate_with(None, video, inr_frames)
     best = DinrSegment(None, write_segment(alone.payload), loss_alone, None)
     payload = coder.train(video, inr_frames, AdapterSchedule(plan.adapter_iterations), report)
     if payload is not None:

@@ -42,16 +42,25 @@ def _bands(x: torch.Tensor) -> list[torch.Tensor]:
     return bands
 
 
+def _energy(lo: torch.Tensor, lr: torch.Tensor) -> torch.Tensor:
+    tile = min(TILE, *lo.shape[-2:])
+    eo = F.avg_pool2d(lo.abs(), tile, ceil_mode=True)
+    er = F.avg_pool2d(lr.abs(), tile, ceil_mode=True)
+    return torch.log((eo + ENERGY_FLOOR) / (er + ENERGY_FLOOR)).abs().mean()
+
+
+def energy_mismatch(out: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """The perception term alone, differentiable (the adapters train with it)."""
+    return sum(_energy(lo, lr) for lo, lr in zip(_bands(out), _bands(ref), strict=True))
+
+
 def dp_score(out: torch.Tensor, ref: torch.Tensor) -> float:
     """Distortion-perception score of ``out`` against ``ref`` (B, 3, H, W in [0, 1]); lower
     is better. Only comparisons between candidates for the same ``ref`` are meaningful."""
     energy = distortion = 0.0
     with torch.no_grad():
         for lo, lr in zip(_bands(out.float()), _bands(ref.float()), strict=True):
-            tile = min(TILE, *lo.shape[-2:])
-            eo = F.avg_pool2d(lo.abs(), tile, ceil_mode=True)
-            er = F.avg_pool2d(lr.abs(), tile, ceil_mode=True)
-            energy += float(torch.log((eo + ENERGY_FLOOR) / (er + ENERGY_FLOOR)).abs().mean())
+            energy += float(_energy(lo, lr))
             amp = F.avg_pool2d(lr.abs(), 5, 1, 2, count_include_pad=False)
             distortion += float(((lo - lr).abs() / (AMPLITUDE_FLOOR + amp)).mean())
     return energy + DISTORTION_WEIGHT * distortion

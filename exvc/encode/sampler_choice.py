@@ -18,7 +18,7 @@ from exvc.encode.perception import dp_score
 from exvc.prior.loader import Prior
 from exvc.prior.sampler import SamplerSettings, make_scheduler, sample
 
-# Strongest first: t = 249 then 124; t = 124; t = 31; t = 9 (of 1000, cosine schedule).
+# Strongest first: t = 249 then 124; t = 124; t = 30; t = 9 (of 1000, cosine schedule).
 CANDIDATES = (SamplerSettings(0, 8, 2), SamplerSettings(0, 8, 1), SamplerSettings(0, 32, 1),
               SamplerSettings(0, 100, 1))
 PROBE_FRAMES = 8
