@@ -7,9 +7,9 @@ learn (exvc.prior.adapters). The training loss on the sampled frames is
 gradient term rewards restoring real edges, which MSE alone (whose optimum is blur) does not,
 and the energy term (``exvc.encode.perception``) rewards detail of the right strength even
 where it cannot sit on the exact pixel. The weights were set by measurement (docs/dinr.md).
-The discrete choices (each
-layer's quantiser step, and in ``exvc.encode.dinr_segment`` whether the adapter is kept at
-equal bytes) are judged by the distortion-perception score of ``exvc.encode.perception``.
+The discrete choices (each layer's quantiser step, and in ``exvc.encode.dinr_segment``
+whether the adapter is kept at equal bytes) are judged by the distortion-perception score
+of ``exvc.encode.perception``.
 """
 
 from __future__ import annotations
