@@ -13,7 +13,8 @@ import pytest
 
 from exvc.bitstream.bytesio import DinrError
 from exvc.decode.decoder import decode_video, probe
-from exvc.encode.encoder import EncodeError, encode_video, split_segments
+from exvc.encode.encoder import EncodeError, encode_video
+from exvc.encode.segments import SceneCuts, split_segments
 from exvc.encode.settings import EncodeSettings
 from exvc.media.reader import InputOptions, open_input
 from exvc.media.types import VideoInfo
@@ -103,6 +104,37 @@ def test_segments_never_tiny():
     assert lengths == [32, 38]
     assert [len(s) for s in split_segments(iter(range(90)), 32)] == [32, 29, 29]
     assert [len(s) for s in split_segments(iter(range(5)), 32)] == [5]
+
+
+def _scenes(lengths: list[int], moving: bool = False) -> list[np.ndarray]:
+    """Frames of consecutive scenes, each a different flat grey with noise; ``moving`` slides a
+    bright bar by 4 pixels a frame (motion, not a cut)."""
+    rng = np.random.default_rng(0)
+    frames = []
+    for k, n in enumerate(lengths):
+        for t in range(n):
+            f = np.full((3, 32, 48), 0.2 + 0.3 * (k % 3), np.float32)
+            f += rng.normal(0, 0.01, f.shape).astype(np.float32)
+            if moving:
+                f[:, :, (4 * t) % 40 : (4 * t) % 40 + 8] = 1.0
+            frames.append(f)
+    return frames
+
+
+def test_segments_start_at_scene_cuts():
+    cut = [len(s) for s in split_segments(iter(_scenes([30, 34])), 64, SceneCuts())]
+    assert cut == [30, 34]
+    assert [len(s) for s in split_segments(iter(_scenes([30, 34])), 64)] == [64]
+    # a long scene is still split by length, and a scene too short for its own INR joins the next
+    assert [len(s) for s in split_segments(iter(_scenes([20, 100])), 32, SceneCuts())] == [
+        20, 32, 32, 36]
+    assert [len(s) for s in split_segments(iter(range(43)), 64, lambda f: f in (20, 23))] == [
+        20, 23]
+
+
+def test_motion_is_not_a_scene_cut():
+    assert [len(s) for s in split_segments(iter(_scenes([64], moving=True)), 64,
+                                           SceneCuts())] == [64]
 
 
 def test_a_budget_below_the_header_is_refused(sample):

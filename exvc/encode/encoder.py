@@ -1,16 +1,17 @@
 """Encode pipeline: frames in, a complete .dinr file out, at the requested size.
 
-Frames are cut into independent segments (at most two segments' frames are held in memory), each
-fitted by its own INR. Budgets are cumulative: segment k may spend what the target allows for all
-frames so far minus what the file already holds, so rounding slack carries forward and the
-finished file lands just under ``bpp * width * height * frames / 8`` bytes.
+Frames are cut into independent segments (at most two segments' frames are held in memory), at
+fixed lengths and at scene cuts (``exvc.encode.segments``), each fitted by its own INR. Budgets
+are cumulative: segment k may spend what the target allows for all frames so far minus what the
+file already holds, so rounding slack carries forward and the finished file lands just under
+``bpp * width * height * frames / 8`` bytes.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -36,6 +37,7 @@ from exvc.bitstream.header import (
     encode_metadata,
 )
 from exvc.encode.presets import preset_plan
+from exvc.encode.segments import SceneCuts, split_segments
 from exvc.encode.settings import EncodeProgress, EncodeSettings
 from exvc.media.types import VideoInfo
 
@@ -94,23 +96,6 @@ def fixed_overhead(info: VideoInfo, settings: EncodeSettings, prior_chunk: bytes
     return total
 
 
-def split_segments(frames: Iterable[np.ndarray], length: int) -> Iterator[list[np.ndarray]]:
-    """Cut a stream into segments of ``length`` frames; a short tail under half a segment joins
-    the previous one, and a tail over 1.5 segments is split in two, so no segment is tiny."""
-    buf: list[np.ndarray] = []
-    for frame in frames:
-        buf.append(frame)
-        if len(buf) == 2 * length:
-            yield buf[:length]
-            buf = buf[length:]
-    if len(buf) > length + length // 2:
-        half = (len(buf) + 1) // 2
-        yield buf[:half]
-        yield buf[half:]
-    elif buf:
-        yield buf
-
-
 def _report(on_progress: Callable[[EncodeProgress], None] | None, read: int, done: int,
             total: int | None, used: int, index: int, step: int, steps: int, stage: str) -> None:
     if on_progress is not None:
@@ -152,7 +137,8 @@ def encode_video(
     segments: list[Chunk] = []
     used = overhead
     read = done = 0
-    for index, seg in enumerate(split_segments(frames, settings.segment_frames)):
+    for index, seg in enumerate(split_segments(
+            frames, settings.segment_frames, SceneCuts() if settings.scene_cuts else None)):
         read += len(seg)
         if read > MAX_FRAMES:
             raise EncodeError(f"more than {MAX_FRAMES} frames: beyond the .dinr limit; "
@@ -164,8 +150,8 @@ def encode_video(
 
         report = functools.partial(_report, on_progress, read, done, info.frames, used, index)
         try:
-            coded = _code_segment(video, payload_budget, plan, settings.seed + index, report,
-                                  dinr)
+            coded = _code_segment(video, payload_budget, plan.for_frames(len(seg)),
+                                  settings.seed + index, report, dinr)
         except BudgetError as exc:
             need = overhead + _CHUNK_FIXED + 2 + exc.needed
             min_bpp = 8 * need / (pixels_per_frame * read)

@@ -1,21 +1,27 @@
 """Presets: how much training a segment gets, and which INR shape suits its bit budget.
 
-The numbers come from the measurements in docs/inr.md; ``medium`` keeps a 64-frame segment of
-320x136 within about three minutes on a 2-core CPU.
+The numbers come from the measurements in docs/inr.md; ``medium`` keeps 64 frames of 320x136
+within about three minutes on a 2-core CPU. Training steps are counted per NOMINAL_FRAMES
+frames, so a segment shortened by a scene cut gets fewer and the encode time follows the
+frame count, not the number of segments.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from exvc.encode.fit import FitSchedule
 from exvc.encode.settings import PRESETS
 from exvc.models.config import INRConfig
 
+# INR training steps per NOMINAL_FRAMES frames.
 _ITERATIONS = {
-    "ultrafast": 60, "superfast": 120, "veryfast": 250, "faster": 500, "fast": 900,
-    "medium": 1500, "slow": 2500, "slower": 4000, "veryslow": 6000,
+    "ultrafast": 120, "superfast": 240, "veryfast": 500, "faster": 1000, "fast": 1800,
+    "medium": 3000, "slow": 5000, "slower": 8000, "veryslow": 12000,
 }
+NOMINAL_FRAMES = 64
+# A short segment still gets this share of the steps: its INR must converge.
+_MIN_SHARE = 0.5
 
 
 # Adapter training steps (dinr only); ultrafast skips adapters.
@@ -30,6 +36,14 @@ class Plan:
     name: str
     schedule: FitSchedule
     adapter_iterations: int = 0
+
+    def for_frames(self, frames: int) -> Plan:
+        """This plan with its step counts scaled to a segment of ``frames`` frames."""
+        share = max(_MIN_SHARE, frames / NOMINAL_FRAMES)
+        schedule = replace(self.schedule, iterations=max(1, round(self.schedule.iterations
+                                                                  * share)))
+        return replace(self, schedule=schedule,
+                       adapter_iterations=round(self.adapter_iterations * share))
 
     def config_for(self, budget: int, frames: int, height: int, width: int) -> INRConfig:
         """INR shape for a segment whose payload may spend ``budget`` bytes.

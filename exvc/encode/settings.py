@@ -19,6 +19,7 @@ class EncodeSettings:
     preset: str = "medium"
     seed: int = 0
     segment_frames: int = 64
+    scene_cuts: bool = True  # also start a segment at each hard cut (exvc.encode.segments)
     codec: str = "dinr"
     prior: str | None = None  # diffusers folder or hub id for dinr; None = the bundled prior
     metadata: dict[str, str] = field(default_factory=dict)
