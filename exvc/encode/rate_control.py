@@ -52,10 +52,11 @@ def choose_weight_steps(model: GridINR, frames: torch.Tensor, lam: float) -> lis
     """Per synthesis tensor, the step minimising ``MSE + lam * bpp`` (greedy, in order).
 
     The latents are left unquantised here: the search only trades synthesis precision for bits.
+    It is judged on 8 frames spread over the segment (4 gave 0.1-0.2 dB less, docs/inr.md).
     """
     t, _, h, w = frames.shape
     pixels = t * h * w
-    ids = list(range(0, t, max(1, t // 4)))[:4]
+    ids = list(range(0, t, max(1, t // 8)))[:8]
     codes = []
     for p in synthesis_tensors(model):
         original = p.detach().clone()
