@@ -40,8 +40,8 @@ class Plan:
     def for_frames(self, frames: int) -> Plan:
         """This plan with its step counts scaled to a segment of ``frames`` frames."""
         share = max(_MIN_SHARE, frames / NOMINAL_FRAMES)
-        schedule = replace(self.schedule, iterations=max(1, round(self.schedule.iterations
-                                                                  * share)))
+        steps = max(1, round(self.schedule.iterations * share))
+        schedule = replace(self.schedule, iterations=steps)
         return replace(self, schedule=schedule,
                        adapter_iterations=round(self.adapter_iterations * share))
 
