@@ -68,13 +68,14 @@ def test_every_output_option():
     cmd = parse_args(["-i", "a.mp4", "-f", "dinr", "-c:v", "inr", "-b:v", "64k", "-preset",
                       "slow", "-frames:v", "10", "-vf", "scale=-2:144", "-pix_fmt", "yuv420p",
                       "-metadata", "title=Hi there", "-metadata", "artist=me", "-seed", "7",
-                      "-an", "-"])
+                      "-sc_threshold", "0", "-an", "-"])
     out = cmd.outputs[0]
     assert out.is_stdout and out.is_dinr and out.codec == "inr"
     assert out.bitrate == parse_rate("64k")
     assert (out.preset, out.max_frames, out.scale, out.pix_fmt, out.seed) == (
         "slow", 10, ScaleSpec(-2, 144), "yuv420p", 7)
     assert out.metadata == {"title": "Hi there", "artist": "me"}
+    assert out.sc_threshold == 0
 
 
 @pytest.mark.parametrize("args, field, value", [

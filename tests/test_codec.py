@@ -132,6 +132,13 @@ def test_segments_start_at_scene_cuts():
         20, 23]
 
 
+def test_the_scene_cut_threshold_is_in_8_bit_levels():
+    # the grey steps by 0.3 (76 levels) between the two scenes
+    assert [len(s) for s in split_segments(iter(_scenes([30, 34])), 64, SceneCuts(70))] == [
+        30, 34]
+    assert [len(s) for s in split_segments(iter(_scenes([30, 34])), 64, SceneCuts(80))] == [64]
+
+
 def test_motion_is_not_a_scene_cut():
     assert [len(s) for s in split_segments(iter(_scenes([64], moving=True)), 64,
                                            SceneCuts())] == [64]

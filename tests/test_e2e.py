@@ -96,3 +96,26 @@ def test_existing_output_is_kept_without_y(dinr, tmp_path):
     assert proc.returncode == 1 and target.read_bytes() == b"precious"
     exvc("-hide_banner", "-nostats", "-y", "-i", str(dinr), str(target))
     assert _count(target)[0] == 12
+
+
+def _y4m_with_a_cut(path: Path, frames: int = 20, cut: int = 10) -> None:
+    """A 64x48 4:2:0 clip whose grey level jumps by 100 levels at frame ``cut``."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    with open(path, "wb") as f:
+        f.write(b"YUV4MPEG2 W64 H48 F25:1 Ip A1:1 C420jpeg\n")
+        for t in range(frames):
+            y = np.clip(rng.normal(60 if t < cut else 160, 4, (48, 64)), 0, 255)
+            f.write(b"FRAME\n" + y.astype(np.uint8).tobytes() + bytes([128]) * (2 * 24 * 32))
+
+
+@pytest.mark.parametrize("threshold, segments", [(None, 2), ("0", 1)])
+def test_sc_threshold_sets_where_segments_start(tmp_path, threshold, segments):
+    _y4m_with_a_cut(tmp_path / "cut.y4m")
+    opts = ["-sc_threshold", threshold] if threshold is not None else []
+    out = tmp_path / "out.dinr"
+    exvc(*QUIET, "-i", str(tmp_path / "cut.y4m"), "-c:v", "inr", "-b", "0.5bpp", *opts,
+         *FAST, str(out))
+    err = exvc("-hide_banner", "-i", str(out), check=False).stderr.decode()
+    assert f"segment {segments - 1}" in err and f"segment {segments}" not in err

@@ -102,6 +102,10 @@ OPTIONS: tuple[OptionDef, ...] = (
     OptionDef("seed", OUTPUT, "N", "random seed of the encoder (and of dinr's sampler noise)",
               "seed",
               values.parse_count),
+    OptionDef("sc_threshold", OUTPUT, "N", "scene-cut threshold: a .dinr starts a new INR "
+              "segment where the picture changes by more than N 8-bit levels on average "
+              "(default 24, 0 = off); FFmpeg encoders get it as their sc_threshold",
+              "sc_threshold", values.parse_count, streams=True),
     OptionDef("an", OUTPUT, None, "no audio (exvc writes video only; accepted for ffmpeg "
               "compatibility, as are -sn and -dn)"),
     OptionDef("sn", OUTPUT, None, "no subtitles"),

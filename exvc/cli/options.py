@@ -63,6 +63,7 @@ class OutputSpec(FileSpec):
     scale: ScaleSpec | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     seed: int | None = None
+    sc_threshold: int | None = None
 
     @property
     def is_stdout(self) -> bool:

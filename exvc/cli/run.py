@@ -43,7 +43,7 @@ DINR_CODECS = ("dinr", "inr")  # encoders that write a .dinr; the first is the d
 RESERVED_DINR_CODECS: tuple[str, ...] = ()
 # Output options that change the pictures: a .dinr -> .dinr with any of them is re-encoded.
 REENCODE_OPTIONS = ("b", "s", "filter", "vf", "r", "ss", "t", "to", "frames", "vframes",
-                    "preset", "seed", "pix_fmt")
+                    "preset", "seed", "pix_fmt", "sc_threshold")
 
 
 @dataclass
@@ -340,6 +340,8 @@ def encode(plan: Plan, out: OutputSpec, threads: int | None, log: Log,
         kwargs["preset"] = out.preset
     if out.seed is not None:
         kwargs["seed"] = out.seed
+    if out.sc_threshold is not None:
+        kwargs["scene_cut_levels"] = out.sc_threshold
     try:
         settings = EncodeSettings(**kwargs)
     except ValueError as exc:
@@ -379,6 +381,8 @@ def write_video(plan: Plan, out: OutputSpec, threads: int | None, log: Log,
         codec_options["b"] = str(max(1, round(bits)))
     if out.crf is not None:
         codec_options["crf"] = out.crf
+    if out.sc_threshold is not None:
+        codec_options["sc_threshold"] = str(out.sc_threshold)
     opts = OutputOptions(fmt=out.fmt, codec=out.codec, pix_fmt=out.pix_fmt,
                          preset=out.preset, metadata=dict(out.metadata), threads=threads,
                          codec_options=codec_options)

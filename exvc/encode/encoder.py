@@ -138,7 +138,7 @@ def encode_video(
     used = overhead
     read = done = 0
     for index, seg in enumerate(split_segments(
-            frames, settings.segment_frames, SceneCuts() if settings.scene_cuts else None)):
+            frames, settings.segment_frames, _cut_detector(settings))):
         read += len(seg)
         if read > MAX_FRAMES:
             raise EncodeError(f"more than {MAX_FRAMES} frames: beyond the .dinr limit; "
@@ -172,6 +172,13 @@ def encode_video(
     if dinr is not None:
         chunks.append(Chunk(PRIOR, dinr.prior_chunk()))
     return _write_container(chunks + segments)
+
+
+def _cut_detector(settings: EncodeSettings) -> SceneCuts | None:
+    if settings.scene_cut_levels < 0:
+        raise EncodeError(f"scene-cut threshold must be 0 (off) or positive, got "
+                          f"{settings.scene_cut_levels}")
+    return SceneCuts(settings.scene_cut_levels) if settings.scene_cut_levels else None
 
 
 def _code_segment(video, budget: int, plan, seed: int, report, dinr) -> list[Chunk]:

@@ -16,8 +16,9 @@ from collections.abc import Callable, Iterable, Iterator
 import numpy as np
 
 # A cut: the mean absolute change of the subsampled frame (channel mean, every 4th pixel)
-# exceeds CUT_MIN and CUT_RATIO times its mean over the last HISTORY frame pairs.
-CUT_MIN = 24 / 255
+# exceeds CUT_LEVELS (8-bit levels; ``-sc_threshold``) and CUT_RATIO times its mean over the
+# last HISTORY frame pairs.
+CUT_LEVELS = 24
 CUT_RATIO = 4.0
 HISTORY = 4
 # A scene shorter than this many frames is not worth its own INR: it joins the next one.
@@ -27,9 +28,11 @@ MIN_SCENE = 8
 class SceneCuts:
     """Online hard-cut detector: call it on every frame in order; it says whether that frame
     starts a new scene. Comparing with the recent changes, not a fixed threshold alone,
-    keeps fast motion and pans from counting as cuts."""
+    keeps fast motion and pans from counting as cuts. ``levels``: the smallest change, in
+    8-bit levels, that can be a cut."""
 
-    def __init__(self) -> None:
+    def __init__(self, levels: float = CUT_LEVELS) -> None:
+        self._min = levels / 255
         self._previous: np.ndarray | None = None
         self._recent: deque[float] = deque(maxlen=HISTORY)
 
@@ -39,7 +42,7 @@ class SceneCuts:
         if previous is None:
             return False
         change = float(np.abs(small - previous).mean())
-        cut = bool(self._recent) and change > CUT_MIN and change > CUT_RATIO * float(
+        cut = bool(self._recent) and change > self._min and change > CUT_RATIO * float(
             np.mean(self._recent))
         self._recent.append(change)
         return cut

@@ -19,7 +19,9 @@ class EncodeSettings:
     preset: str = "medium"
     seed: int = 0
     segment_frames: int = 64
-    scene_cuts: bool = True  # also start a segment at each hard cut (exvc.encode.segments)
+    # also start a segment at each hard cut whose mean change exceeds this many 8-bit levels
+    # (exvc.encode.segments); 0: only fixed-length segments
+    scene_cut_levels: int = 24
     codec: str = "dinr"
     prior: str | None = None  # diffusers folder or hub id for dinr; None = the bundled prior
     metadata: dict[str, str] = field(default_factory=dict)
