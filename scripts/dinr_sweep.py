@@ -1,10 +1,11 @@
 """Measure the dinr sampler settings: decode one INR per clip and rate with each of them.
 
     python scripts/dinr_sweep.py [--bpp 0.005,0.01,0.02,0.05] [--clip PATH[@WxH] ...]
-                                 [--settings 2/8,1/8,1/32,1/100] [--prior DIR]
+                                 [--settings 2/8,1/8@8,1/32,1/100@0] [--prior DIR]
 
 Encodes each clip once per rate with ``-c:v inr`` (cached in --cache), then refines its frames
-with the prior under each RUN/GRID setting, with no adapter, so the sampler is isolated. For
+with the prior under each RUN/GRID[@MIX] setting (MIX in 16ths, default 16: no mixing with the
+INR frame), with no adapter, so the sampler is isolated. For
 each setting it prints PSNR, ST-LPIPS and flicker over all frames against the source, the
 seconds per frame, and the encoder's distortion-perception score (``exvc.encode.perception``,
 on the frames ``exvc.encode.sampler_choice`` probes). The setting the encoder would choose
@@ -41,7 +42,7 @@ def _row(name: str, ref: np.ndarray, out: np.ndarray, lp: STLPIPS, secs: float |
     ids = probe_ids(len(ref))
     dp = dp_score(torch.from_numpy(out[ids]).float(), torch.from_numpy(ref[ids]))
     timing = f"{secs:8.3f}" if secs is not None else f"{'-':>8}"
-    return (f"{name + mark:>8} {score.psnr:7.2f} {lp.clip(list(ref), list(out)):9.4f} "
+    return (f"{name + mark:>10} {score.psnr:7.2f} {lp.clip(list(ref), list(out)):9.4f} "
             f"{score.flicker:8.2f} {dp:8.3f} {timing}")
 
 
@@ -66,10 +67,11 @@ def _sweep(spec, bpp: float, frames: int, preset: str, cache: Path, prior, lp,
                     torch.from_numpy(ref[ids])) for o in outs]
     best = int(np.argmin(dps))
     print(f"\n{spec.name}, {bpp} bpp ({cached.stat().st_size} bytes), prior {prior.name}")
-    print(f"{'setting':>8} {'PSNR':>7} {'ST-LPIPS':>9} {'flicker':>8} {'dp':>8} {'s/frame':>8}")
+    print(f"{'setting':>10} {'PSNR':>7} {'ST-LPIPS':>9} {'flicker':>8} {'dp':>8} {'s/frame':>8}")
     print(_row("inr", ref, inr, lp, None))
     for i, (s, o, t) in enumerate(zip(settings, outs, secs, strict=True)):
-        print(_row(f"{s.run_steps}/{s.grid_steps}", ref, o, lp, t, "*" if i == best else ""))
+        name = f"{s.run_steps}/{s.grid_steps}" + (f"@{s.mix}" if s.mix < 16 else "")
+        print(_row(name, ref, o, lp, t, "*" if i == best else ""))
 
 
 def main() -> None:
@@ -82,12 +84,15 @@ def main() -> None:
     p.add_argument("--prior", default=None)
     p.add_argument("--preset", default="medium")
     p.add_argument("--cache", type=Path, default=Path("/tmp/exvc_sweep"))
-    p.add_argument("--settings", default=",".join(f"{c.run_steps}/{c.grid_steps}"
+    p.add_argument("--settings", default=",".join(f"{c.run_steps}/{c.grid_steps}@{c.mix}"
                                                   for c in CANDIDATES),
-                   help="comma-separated RUN/GRID pairs (default: the encoder's candidates)")
+                   help="comma-separated RUN/GRID[@MIX] (default: the encoder's candidates)")
     a = p.parse_args()
-    settings = [SamplerSettings(0, int(g), int(r))
-                for r, g in (s.split("/") for s in a.settings.split(","))]
+    settings = []
+    for item in a.settings.split(","):
+        steps, _, mix = item.partition("@")
+        run, grid = steps.split("/")
+        settings.append(SamplerSettings.of(int(grid), int(run), int(mix or 16)))
     specs = [parse_clip(c) for c in a.clip] if a.clip else development_clips()
     a.cache.mkdir(parents=True, exist_ok=True)
     prior, lp = load_prior(a.prior), STLPIPS()

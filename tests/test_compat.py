@@ -13,7 +13,7 @@ import pytest
 from fuzz_target import chunk
 
 from exvc.bitstream.bytesio import DinrError
-from exvc.bitstream.container import VERSION_MAJOR, read_container
+from exvc.bitstream.container import VERSION_MAJOR, VERSION_MINOR, read_container
 from exvc.decode.decoder import decode_video, parse_segments, probe
 
 COMPAT = Path(__file__).resolve().parent / "data" / "compat"
@@ -56,7 +56,7 @@ def test_corpus_file_decodes(name):
 
 def test_a_newer_minor_decodes_like_the_original():
     """v1.9: appended HEAD fields and an unknown ancillary chunk are skipped."""
-    old = (COMPAT / "v1.0" / "basic_16x16_4f.dinr").read_bytes()
+    old = (COMPAT / f"v{VERSION_MAJOR}.{VERSION_MINOR}" / "basic_16x16_4f.dinr").read_bytes()
     new = (COMPAT / f"v{VERSION_MAJOR}.9-synthetic" / "basic_16x16_4f.dinr").read_bytes()
     assert read_container(new).minor == 9 and read_container(new).ignored
     a = np.stack(list(decode_video(old)[1]))

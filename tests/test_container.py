@@ -14,6 +14,7 @@ from exvc.bitstream.container import (
     MAGIC,
     META,
     SEGMENT,
+    VERSION_MINOR,
     Chunk,
     read_container,
     write_container,
@@ -22,7 +23,7 @@ from exvc.bitstream.header import Header, decode_metadata, encode_metadata
 
 # The worked example of bitstream_spec.md section 8: HEAD, META {"title": "x"}, SEGMENT 00.
 EXAMPLE_HEX = (
-    "44 49 4e 52 01 00"
+    "44 49 4e 52 01 01"
     " 01 0e 40 30 0a 19 01 08 01 02 02 02 00 00 00 0a a4 09 1e 0e"
     " 81 09 01 05 74 69 74 6c 65 01 78 c4 0f c1 3d"
     " 10 01 00 23 4b 7c fa"
@@ -119,9 +120,9 @@ def test_round_trip_and_offsets():
     chunks = [Chunk(HEAD, example_header().to_bytes()), Chunk(META, encode_metadata({"a": "b"}))]
     chunks += [Chunk(SEGMENT, bytes(range(i * 37 % 251)) * (i + 1)) for i in range(5)]
     data = write_container(chunks)
-    assert data.startswith(MAGIC + b"\x01\x00")
+    assert data.startswith(MAGIC + b"\x01\x01")
     c = read_container(data)
-    assert (c.major, c.minor) == (1, 0)
+    assert (c.major, c.minor) == (1, 1)
     assert c.chunks == chunks
     assert c.chunk_offsets[0] == 6
     assert sum(c.chunk_sizes) == len(data) - 6 - END_SIZE
@@ -193,9 +194,9 @@ def test_magic_and_version_errors():
         read_container(b"RIFF" + data[4:])
     with pytest.raises(DinrError, match="not a .dinr file"):
         read_container(b"")
-    with pytest.raises(DinrError, match=r"version 2\.0.*newer exvc"):
+    with pytest.raises(DinrError, match=r"version 2\.1.*newer exvc"):
         read_container(data[:4] + b"\x02" + data[5:])
-    with pytest.raises(DinrError, match=r"version 0\.0"):
+    with pytest.raises(DinrError, match=r"version 0\.1"):
         read_container(data[:4] + b"\x00" + data[5:])
     newer_minor = read_container(data[:5] + b"\x07" + data[6:])
     assert newer_minor.minor == 7
@@ -305,7 +306,7 @@ def test_header_truncation_and_trailing_bytes():
             Header.from_bytes(data[:cut])
     with pytest.raises(DinrError, match="unexpected bytes"):
         Header.from_bytes(data + b"\x00")
-    assert Header.from_bytes(data + b"\x05\x06", minor=1) == example_header()
+    assert Header.from_bytes(data + b"\x05\x06", minor=VERSION_MINOR + 1) == example_header()
 
 
 # ----------------------------------------------------------------------------- metadata

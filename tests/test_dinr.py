@@ -155,6 +155,21 @@ def test_sampling_is_deterministic_and_pads_odd_sizes(priors):
     assert a.shape == x.shape and torch.equal(a, b)
 
 
+def test_a_mixed_sampler_moves_part_of_the_way_from_the_inr(priors):
+    prior = load_prior(priors[0])
+    x = torch.rand(1, 3, 16, 16)
+    noise = noise_for(prior, 7, 16, 16)
+    with torch.inference_mode():
+        full = sample(prior, x, noise, SamplerSettings.of(8, 1))
+        quarter = sample(prior, x, noise, SamplerSettings.of(8, 1, 4))
+        none = sample(prior, x, noise, SamplerSettings.of(8, 1, 0))
+    assert SamplerSettings.of(8, 1, 4).sampler == 1 and SamplerSettings.of(8, 1).sampler == 0
+    assert torch.allclose(quarter, x + 0.25 * (full - x), atol=1e-6)
+    assert torch.equal(none, x) and not torch.allclose(full, x, atol=1e-3)
+    with pytest.raises(ValueError, match="mix"):
+        SamplerSettings(0, 8, 1, 8)  # sampler 0 is never mixed
+
+
 # --- chunks ------------------------------------------------------------------------------
 
 def test_adapter_chunk_round_trip_and_limits():
@@ -180,6 +195,13 @@ def test_prior_chunk_round_trip_and_unknown_sampler():
     bad = bad[:34] + bytes([7]) + bad[35:]
     with pytest.raises(DinrError, match="needs a newer exvc"):
         read_prior(bad)
+    mixed = PriorRecord(bytes(range(32)), "x", 1, 8, 2, 6)
+    data = write_prior(mixed)
+    assert read_prior(data) == mixed and len(data) == len(write_prior(rec)) + 1
+    with pytest.raises(DinrError, match="bad sampler mix"):
+        read_prior(data[:-1] + bytes([16]))  # mix 16 is sampler 0's
+    with pytest.raises(DinrError):
+        read_prior(data[:-1])  # sampler 1 without its mix byte
 
 
 def test_adapter_changes_the_unet_and_detaching_restores_it(priors):
@@ -284,20 +306,23 @@ def test_sampler_strength_is_the_best_scoring_candidate(video, priors, monkeypat
     chosen, scores = choose_sampler(prior, noise, frames, inr)
     assert len(scores) == len(CANDIDATES)
     assert chosen == CANDIDATES[int(np.argmin(scores))]
-    fake = iter([3.0, 2.0, 1.0, 1.5])  # the third candidate scores best
-    monkeypatch.setattr(sampler_choice, "dp_score", lambda out, ref: next(fake))
-    assert choose_sampler(prior, noise, frames, inr)[0] == CANDIDATES[2]
-    # every candidate's PRIOR record has the same length: the choice never moves the rate
+    for best in (6, len(CANDIDATES) - 1):  # the last candidate is mix 0, the INR as it is
+        fake = iter([3.0] * best + [1.0] + [2.0] * (len(CANDIDATES) - best - 1))
+        monkeypatch.setattr(sampler_choice, "dp_score", lambda out, ref, f=fake: next(f))
+        assert choose_sampler(prior, noise, frames, inr)[0] == CANDIDATES[best]
+    assert CANDIDATES[-1].mix == 0 and {c.mix for c in CANDIDATES} == {0, 4, 8, 12, 16}
+    # PRIOR records differ by at most the mix byte: the choice (almost) never moves the rate
     lengths = {len(write_prior(PriorRecord(prior.digest, prior.name, c.sampler, c.grid_steps,
-                                           c.run_steps))) for c in CANDIDATES}
-    assert len(lengths) == 1
+                                           c.run_steps, c.mix))) for c in CANDIDATES}
+    assert max(lengths) - min(lengths) <= 1
 
 
 def test_the_file_records_the_chosen_sampler(dinr_file):
     from exvc.encode.sampler_choice import CANDIDATES
 
     record = probe(dinr_file).prior
-    assert SamplerSettings(record.sampler, record.grid_steps, record.run_steps) in CANDIDATES
+    assert SamplerSettings(record.sampler, record.grid_steps, record.run_steps,
+                           record.mix) in CANDIDATES
 
 
 def test_adapter_without_a_following_segment_is_corrupt(dinr_file):

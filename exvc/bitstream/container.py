@@ -22,7 +22,7 @@ __all__ = [
 
 MAGIC = b"DINR"
 VERSION_MAJOR = 1
-VERSION_MINOR = 0
+VERSION_MINOR = 1
 PREAMBLE_SIZE = len(MAGIC) + 2
 END_SIZE = 6  # type, zero length, CRC
 

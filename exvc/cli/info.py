@@ -122,7 +122,8 @@ def dinr_info_lines(info: Any, url: str, index: int = 0) -> list[str]:
     prior = getattr(info, "prior", None)
     if prior is not None:
         lines.append(f"  Prior: {prior.name} (sha256 {prior.digest.hex()[:16]}...), "
-                     f"{prior.sampler_name} {prior.run_steps} of {prior.grid_steps} steps")
+                     f"{prior.sampler_name} {prior.run_steps} of {prior.grid_steps} steps"
+                     + (f", mixed {prior.mix}/16 with the INR" if prior.mix < 16 else ""))
     lines.append(f"  Sections (dinr {info.version}):")
     total = max(int(info.file_bytes), 1)
     for name, size in info.sections:

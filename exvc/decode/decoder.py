@@ -260,7 +260,8 @@ class _Diffusion:
         from exvc.prior.sampler import SamplerSettings, noise_for
 
         loaded = resolve_prior(record, prior)
-        settings = SamplerSettings(record.sampler, record.grid_steps, record.run_steps)
+        settings = SamplerSettings(record.sampler, record.grid_steps, record.run_steps,
+                                   record.mix)
         return cls(loaded, settings, noise_for(loaded, seed, height, width))
 
     def check(self, adapters_: list) -> None:

@@ -102,8 +102,9 @@ class AdapterCoder:
               report: Callable[[int, int, str], None] | None = None) -> AdapterPayload | None:
         """Train B for ``frames`` decoded from ``inr`` and return it quantised (the step per
         layer chosen by ``dp_score``, rates ignored here), or None if there is nothing to
-        train. The UNet is left without adapters."""
-        if schedule.iterations <= 0 or not self.targets:
+        train (no iterations, no target layers, or mix 0: the prior is not used). The UNet
+        is left without adapters."""
+        if schedule.iterations <= 0 or not self.targets or self.settings.mix == 0:
             return None
         unet = self.prior.unet
         names = [n for n, _ in self.targets]

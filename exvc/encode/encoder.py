@@ -225,7 +225,7 @@ class _DinrContext:
 
         s = sampler or self.sampler
         return write_prior(PriorRecord(self.prior.digest, self.prior.name, s.sampler,
-                                       s.grid_steps, s.run_steps))
+                                       s.grid_steps, s.run_steps, s.mix))
 
     def overhead_chunk(self) -> bytes:
         """A PRIOR payload as long as any the choice can give (they are all one length)."""

@@ -5,8 +5,11 @@ level and invents plausible detail. A sharper one (higher rates, busy motion) lo
 detail to the same rewrite, and a light touch near t = 0 serves it better. No single setting
 suits every clip and rate (docs/dinr.md, "Choosing the sampler strength"). So the encoder
 decodes a few frames of the first segment's INR with each candidate and keeps the one with
-the lowest distortion-perception score (``exvc.encode.perception``). Every candidate costs
-the same bytes in the PRIOR chunk, so the choice is made at equal rate.
+the lowest distortion-perception score (``exvc.encode.perception``). Each step setting is
+also tried mixed with the INR frame (part of the way from the INR to the sample), which is
+cheap: one sampling per step setting serves all its mixes. Mix 0 (the INR frame as it is)
+is a candidate too, so the prior is never used where the score says it hurts. The PRIOR
+chunk's size differs by at most its mix byte, so the choice is made at (almost) equal rate.
 """
 
 from __future__ import annotations
@@ -14,13 +17,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from exvc.bitstream.prior_chunk import MIX_ONE
 from exvc.encode.perception import dp_score
 from exvc.prior.loader import Prior
-from exvc.prior.sampler import SamplerSettings, make_scheduler, sample
+from exvc.prior.sampler import SamplerSettings, make_scheduler, mix_with_inr, sample
 
-# Strongest first: t = 249 then 124; t = 124; t = 30; t = 9 (of 1000, cosine schedule).
-CANDIDATES = (SamplerSettings(0, 8, 2), SamplerSettings(0, 8, 1), SamplerSettings(0, 32, 1),
-              SamplerSettings(0, 100, 1))
+# (grid, run) strongest first: t = 249 then 124; t = 124; t = 30; t = 9 (of 1000, cosine).
+STEPS = ((8, 2), (8, 1), (32, 1), (100, 1))
+MIXES = (MIX_ONE, 12, 8, 4)  # in 16ths; MIX_ONE: the sample as it is
+CANDIDATES = tuple(SamplerSettings.of(g, r, m) for g, r in STEPS for m in MIXES) + (
+    SamplerSettings.of(8, 1, 0),)  # mix 0: the INR frame, the prior unused
 PROBE_FRAMES = 8
 
 
@@ -35,11 +41,17 @@ def choose_sampler(prior: Prior, noise: torch.Tensor, video: torch.Tensor, inr: 
     """The candidate whose decoding of ``inr`` (T, 3, H, W) scores best against ``video``,
     and every candidate's score (ties go to the earlier candidate)."""
     ids = probe_ids(len(video))
+    sampled: dict[tuple[int, int], torch.Tensor] = {}
     scores = []
     with torch.inference_mode():
         for settings in candidates:
-            sched = make_scheduler(prior, settings)
-            out = torch.cat([sample(prior, inr[i:i + 1], noise, settings, sched) for i in ids])
+            key = (settings.grid_steps, settings.run_steps)
+            if settings.mix and key not in sampled:
+                full = settings.with_mix(MIX_ONE)
+                sched = make_scheduler(prior, full)
+                sampled[key] = torch.cat([sample(prior, inr[i:i + 1], noise, full, sched)
+                                          for i in ids])
+            out = mix_with_inr(inr[ids], sampled[key], settings.mix) if settings.mix else inr[ids]
             out = torch.round(out.clamp(0, 1) * 255) / 255  # as the decoder will deliver it
             scores.append(dp_score(out, video[ids]))
     return candidates[int(np.argmin(scores))], scores

@@ -4,7 +4,10 @@ The sampler starts where the INR already is: the INR frame, mapped to the UNet's
 is noised to the first timestep with the file's portable noise field (SDEdit-style), then DDIM
 (eta = 0, deterministic) runs ``run_steps`` steps of a ``grid_steps``-step trailing schedule.
 Few steps keep decoding fast on a CPU; starting from the INR keeps the output faithful to it;
-one noise field for all frames keeps steady content steady. bitstream_spec.md section 12.
+one noise field for all frames keeps steady content steady. A mixed sampler then moves only
+part of the way from the INR frame to the sampled one: a sharp INR keeps its fidelity and
+still gains some of the prior's detail (docs/dinr.md, "Mixing with the INR").
+bitstream_spec.md section 12.
 """
 
 from __future__ import annotations
@@ -14,11 +17,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from exvc.bitstream.prior_chunk import MIX_ONE, SAMPLER_DDIM, SAMPLER_DDIM_MIXED, SAMPLERS
 from exvc.prior.loader import Prior
 from exvc.prior.noise import gaussian_field
-
-SAMPLER_DDIM = 0
-SAMPLER_NAMES = {SAMPLER_DDIM: "ddim"}
 
 
 @dataclass(frozen=True)
@@ -28,12 +29,25 @@ class SamplerSettings:
     sampler: int = SAMPLER_DDIM
     grid_steps: int = 8
     run_steps: int = 2
+    mix: int = MIX_ONE  # in 16ths: how far the output moves from the INR frame to the sample
 
     def __post_init__(self) -> None:
-        if self.sampler not in SAMPLER_NAMES:
+        if self.sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {self.sampler}")
         if not 1 <= self.run_steps <= self.grid_steps <= 1000:
             raise ValueError(f"bad step counts {self.run_steps}/{self.grid_steps}")
+        if not 0 <= self.mix <= MIX_ONE or (self.sampler == SAMPLER_DDIM_MIXED) != (
+                self.mix < MIX_ONE):
+            raise ValueError(f"mix {self.mix} does not fit sampler {self.sampler}")
+
+    @classmethod
+    def of(cls, grid_steps: int, run_steps: int, mix: int = MIX_ONE) -> SamplerSettings:
+        """DDIM settings, mixed with the INR frame when ``mix`` is under MIX_ONE."""
+        sampler = SAMPLER_DDIM if mix == MIX_ONE else SAMPLER_DDIM_MIXED
+        return cls(sampler, grid_steps, run_steps, mix)
+
+    def with_mix(self, mix: int) -> SamplerSettings:
+        return SamplerSettings.of(self.grid_steps, self.run_steps, mix)
 
 
 def make_scheduler(prior: Prior, settings: SamplerSettings):
@@ -78,6 +92,8 @@ def sample(prior: Prior, inr_frames: torch.Tensor, noise: torch.Tensor,
     decode. ``scheduler``: ``make_scheduler(prior, settings)`` made once by a caller that
     samples many frames (DDIM's step keeps no state between calls).
     """
+    if settings.mix == 0:
+        return inr_frames.clone()
     h, w = inr_frames.shape[-2:]
     x_in = pad(inr_frames, padded_size(prior, h, w))
     sched = scheduler if scheduler is not None else make_scheduler(prior, settings)
@@ -89,4 +105,11 @@ def sample(prior: Prior, inr_frames: torch.Tensor, noise: torch.Tensor,
     for t in steps:
         out = prior.predict(x, int(t), cond)
         x = sched.step(out, t, x, eta=0.0).prev_sample
-    return prior.from_sample_space(x)[..., :h, :w]
+    return mix_with_inr(inr_frames, prior.from_sample_space(x)[..., :h, :w], settings.mix)
+
+
+def mix_with_inr(inr_frames: torch.Tensor, sampled: torch.Tensor, mix16: int) -> torch.Tensor:
+    """``inr + mix16/16 * (sampled - inr)``: the mixed sampler's output (section 12.3)."""
+    if mix16 == MIX_ONE:
+        return sampled
+    return inr_frames + (mix16 / MIX_ONE) * (sampled - inr_frames)
