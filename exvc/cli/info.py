@@ -10,6 +10,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
+from exvc.bitstream.prior_chunk import MIX_ONE
 from exvc.media.types import ColourInfo, VideoInfo
 
 # H.273 code points -> FFmpeg's names (libavutil/pixdesc.c).
@@ -123,7 +124,8 @@ def dinr_info_lines(info: Any, url: str, index: int = 0) -> list[str]:
     if prior is not None:
         lines.append(f"  Prior: {prior.name} (sha256 {prior.digest.hex()[:16]}...), "
                      f"{prior.sampler_name} {prior.run_steps} of {prior.grid_steps} steps"
-                     + (f", mixed {prior.mix}/16 with the INR" if prior.mix < 16 else ""))
+                     + (f", mixed {prior.mix}/{MIX_ONE} with the INR" if prior.mix < MIX_ONE
+                        else ""))
     lines.append(f"  Sections (dinr {info.version}):")
     total = max(int(info.file_bytes), 1)
     for name, size in info.sections:

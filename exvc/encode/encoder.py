@@ -199,8 +199,9 @@ class _DinrContext:
     """What every dinr segment shares: the prior, the sampler and the file's noise field.
 
     The sampler settings are chosen on the first segment's INR frames
-    (``exvc.encode.sampler_choice``) and kept for the whole file; every candidate's PRIOR
-    chunk has the same size, so the fixed overhead is known before the choice."""
+    (``exvc.encode.sampler_choice``) and kept for the whole file. The fixed overhead counts
+    the longest PRIOR chunk any candidate gives, so it is known before the choice; an
+    unmixed choice leaves one byte of it unused."""
 
     def __init__(self, prior, noise, padded) -> None:
         self.prior, self.noise, self.padded = prior, noise, padded
@@ -228,7 +229,8 @@ class _DinrContext:
                                        s.grid_steps, s.run_steps, s.mix))
 
     def overhead_chunk(self) -> bytes:
-        """A PRIOR payload as long as any the choice can give (they are all one length)."""
+        """A PRIOR payload as long as the longest the choice can give (a mixed record is one
+        byte longer than an unmixed one): the rate is planned before the choice."""
         from exvc.encode.sampler_choice import CANDIDATES
 
         return max((self.prior_chunk(c) for c in CANDIDATES), key=len)
