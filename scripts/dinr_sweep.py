@@ -10,6 +10,13 @@ each setting it prints PSNR, ST-LPIPS and flicker over all frames against the so
 seconds per frame, and the encoder's distortion-perception score (``exvc.encode.perception``,
 on the frames ``exvc.encode.sampler_choice`` probes). The setting the encoder would choose
 is marked with ``*``. The default settings are the encoder's candidates.
+
+Where the INR file has several segments (a scene cut), a second table gives, per segment,
+the ST-LPIPS of the INR, of the best setting for that segment, and of the setting the score
+chooses on that segment's own probe frames; then the clip's ST-LPIPS when the first
+segment's choice serves the whole file (what the encoder does) and when each segment has its
+own choice (what a per-segment sampler would do). docs/dinr.md, "How far the score can be
+trusted", uses it.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import torch
 from exvc.bench.clips import development_clips, load_clip, parse_clip
 from exvc.bench.metrics import ClipScore
 from exvc.bench.stlpips import STLPIPS
-from exvc.decode.decoder import decode_video
+from exvc.decode.decoder import decode_video, parse_stream
 from exvc.encode.encoder import encode_video
 from exvc.encode.perception import dp_score
 from exvc.encode.sampler_choice import CANDIDATES, probe_ids
@@ -70,8 +77,42 @@ def _sweep(spec, bpp: float, frames: int, preset: str, cache: Path, prior, lp,
     print(f"{'setting':>10} {'PSNR':>7} {'ST-LPIPS':>9} {'flicker':>8} {'dp':>8} {'s/frame':>8}")
     print(_row("inr", ref, inr, lp, None))
     for i, (s, o, t) in enumerate(zip(settings, outs, secs, strict=True)):
-        name = f"{s.run_steps}/{s.grid_steps}" + (f"@{s.mix}" if s.mix < 16 else "")
-        print(_row(name, ref, o, lp, t, "*" if i == best else ""))
+        print(_row(_name(s), ref, o, lp, t, "*" if i == best else ""))
+    counts = [p.frames for p in parse_stream(cached.read_bytes()).segments]
+    if len(counts) > 1:
+        _segments(ref, inr, outs, counts, lp, [_name(x) for x in settings])
+
+
+def _name(s: SamplerSettings) -> str:
+    return f"{s.run_steps}/{s.grid_steps}" + (f"@{s.mix}" if s.mix < 16 else "")
+
+
+def _u8(x: np.ndarray) -> np.ndarray:
+    return np.round(np.clip(x, 0, 1) * 255) / 255
+
+
+def _segments(ref: np.ndarray, inr: np.ndarray, outs: list[np.ndarray], counts: list[int],
+              lp: STLPIPS, names: list[str]) -> None:
+    """Per-segment choices against per-segment ST-LPIPS (see the module docstring)."""
+    t_ref = torch.from_numpy(ref)
+    per_frame = [lp.distances(t_ref, torch.from_numpy(_u8(o)).float()).numpy() for o in outs]
+    per_frame = np.stack(per_frame)  # settings x frames
+    inr_frames = lp.distances(t_ref, torch.from_numpy(_u8(inr)).float()).numpy()
+    starts = np.cumsum([0, *counts])
+    chosen = []
+    print(f"{'segment':>10} {'frames':>7} {'INR':>7} {'best':>7} {'chosen':>7}  setting")
+    for k, (a, b) in enumerate(zip(starts[:-1], starts[1:], strict=True)):
+        ids = [a + i for i in probe_ids(b - a)]
+        dps = [dp_score(torch.from_numpy(_u8(o[ids])).float(), t_ref[ids]) for o in outs]
+        j = int(np.argmin(dps))
+        chosen.append(j)
+        seg = per_frame[:, a:b].mean(1)
+        print(f"{k:>10} {b - a:>7} {inr_frames[a:b].mean():7.4f} {seg.min():7.4f} "
+              f"{seg[j]:7.4f}  {names[j]}")
+    first = per_frame[chosen[0]].mean()
+    own = np.concatenate([per_frame[j, a:b] for j, a, b in
+                          zip(chosen, starts[:-1], starts[1:], strict=True)]).mean()
+    print(f"first segment's choice for all: {first:.4f}; each segment its own: {own:.4f}")
 
 
 def main() -> None:
