@@ -95,9 +95,14 @@ def _segments(ref: np.ndarray, inr: np.ndarray, outs: list[np.ndarray], counts: 
               lp: STLPIPS, names: list[str]) -> None:
     """Per-segment choices against per-segment ST-LPIPS (see the module docstring)."""
     t_ref = torch.from_numpy(ref)
-    per_frame = [lp.distances(t_ref, torch.from_numpy(_u8(o)).float()).numpy() for o in outs]
-    per_frame = np.stack(per_frame)  # settings x frames
-    inr_frames = lp.distances(t_ref, torch.from_numpy(_u8(inr)).float()).numpy()
+
+    def distances(out: np.ndarray) -> np.ndarray:  # per frame, in batches of 8
+        dist = torch.from_numpy(_u8(out)).float()
+        return np.concatenate([lp.distances(t_ref[i:i + 8], dist[i:i + 8]).numpy()
+                               for i in range(0, len(ref), 8)])
+
+    per_frame = np.stack([distances(o) for o in outs])  # settings x frames
+    inr_frames = distances(inr)
     starts = np.cumsum([0, *counts])
     chosen = []
     print(f"{'segment':>10} {'frames':>7} {'INR':>7} {'best':>7} {'chosen':>7}  setting")
