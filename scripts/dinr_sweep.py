@@ -42,7 +42,7 @@ from exvc.prior.sampler import SamplerSettings, noise_for, sample
 
 def _row(name: str, ref: np.ndarray, out: np.ndarray, lp: STLPIPS, secs: float | None,
          mark: str = "") -> str:
-    out = np.round(np.clip(out, 0, 1) * 255) / 255
+    out = _u8(out)
     score = ClipScore()
     for a, b in zip(ref, out, strict=True):
         score.add(a, b)
@@ -70,7 +70,7 @@ def _sweep(spec, bpp: float, frames: int, preset: str, cache: Path, prior, lp,
                                   .numpy() for f in inr]))
         secs.append((time.perf_counter() - start) / len(inr))
     ids = probe_ids(len(ref))
-    dps = [dp_score(torch.from_numpy(np.round(np.clip(o[ids], 0, 1) * 255) / 255).float(),
+    dps = [dp_score(torch.from_numpy(_u8(o[ids])).float(),
                     torch.from_numpy(ref[ids])) for o in outs]
     best = int(np.argmin(dps))
     print(f"\n{spec.name}, {bpp} bpp ({cached.stat().st_size} bytes), prior {prior.name}")
