@@ -258,22 +258,29 @@ def test_inr_mode_needs_no_prior(video, priors):
     assert len(frames) == T
 
 
-def test_an_adapter_is_kept_exactly_when_it_lowers_the_loss(video, priors):
+@pytest.mark.parametrize("margin", [None, 1.0])
+def test_an_adapter_is_kept_exactly_when_it_lowers_the_loss_by_the_margin(
+        video, priors, margin, monkeypatch):
     from exvc.bitstream.adapter import read_adapter
+    from exvc.encode import dinr_segment
     from exvc.encode.adapter_coder import AdapterCoder
-    from exvc.encode.dinr_segment import encode_dinr_segment
     from exvc.encode.encoder import _chunk_cost
     from exvc.encode.presets import preset_plan
     from exvc.prior.sampler import padded_size
 
+    if margin is not None:  # no adapter can lower the score by 100 %: never kept
+        monkeypatch.setattr(dinr_segment, "KEEP_MARGIN", margin)
     prior = load_prior(priors[0])
     frames = torch.from_numpy(np.stack(video[0]))
     coder = AdapterCoder(prior, SamplerSettings(), noise_for(prior, 0, H, W),
                          padded_size(prior, H, W), seed=3)
-    seg = encode_dinr_segment(frames, 600, preset_plan("faster"), lambda v, i: coder,
-                              _chunk_cost)
+    seg = dinr_segment.encode_dinr_segment(frames, 600, preset_plan("faster"),
+                                           lambda v, i: coder, _chunk_cost)
     assert seg.loss_with_adapter is not None
-    assert (seg.adapter is not None) == (seg.loss_with_adapter < seg.loss_inr_only)
+    keep = seg.loss_with_adapter < (1 - dinr_segment.KEEP_MARGIN) * seg.loss_inr_only
+    assert (seg.adapter is not None) == keep
+    if margin is not None:
+        assert seg.adapter is None
     used = len(seg.segment) + (_chunk_cost(len(seg.adapter)) if seg.adapter else 0)
     assert used <= 600
     if seg.adapter is not None:

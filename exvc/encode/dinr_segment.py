@@ -9,7 +9,10 @@ The INR is fitted for the whole budget, exactly as ``inr`` would fit it, and the
 trained against its frames. Both candidates spend the same bytes (INR alone at the full
 budget, or the same INR re-quantised to the budget less the ADAPTER chunk, plus the
 adapter), so the choice compares their decoded ``dp_score`` directly: equal rate, better
-distortion-perception wins. (A first version fitted the INR for the budget less a reserve;
+distortion-perception wins, by a margin. The adapter must lower the score by at least
+``KEEP_MARGIN`` (relative): gains below it are within what eight probe frames can tell apart,
+and such adapters made ST-LPIPS worse more often than better (docs/dinr.md, "Keeping an
+adapter"). (A first version fitted the INR for the budget less a reserve;
 the benchmark showed that handicap costing more than adapters gained: docs/dinr.md.)
 """
 
@@ -26,6 +29,8 @@ from exvc.encode.adapter_coder import AdapterCoder, AdapterSchedule
 from exvc.encode.presets import Plan
 from exvc.encode.rate_control import BudgetError
 from exvc.encode.segment_coder import MIN_SEGMENT_BUDGET, fit_inr
+
+KEEP_MARGIN = 0.02  # the adapter must lower the score by 2 % to be kept
 
 
 @dataclass
@@ -60,6 +65,6 @@ def encode_dinr_segment(video: torch.Tensor, budget: int, plan: Plan,
         if seg is not None:
             loss = coder.evaluate_with(payload, video, fitted.render())
             best.loss_with_adapter = loss
-            if loss < loss_alone:
+            if loss < (1 - KEEP_MARGIN) * loss_alone:
                 best = DinrSegment(adapter, write_segment(seg.payload), loss_alone, loss)
     return best

@@ -16,6 +16,7 @@ from exvc.bitstream.entropy import coded_size
 from exvc.bitstream.segment import LATENT_STEP_ONE, SegmentPayload, write_segment
 from exvc.models.inr import GridINR
 from exvc.models.quantize import (
+    latent_step,
     load_quantized,
     quantize_latents,
     quantize_tensor,
@@ -75,14 +76,18 @@ def choose_weight_steps(model: GridINR, frames: torch.Tensor, lam: float) -> lis
     return codes
 
 
-def fit_to_budget(model: GridINR, weight_codes: list[int], budget: int) -> QuantizedSegment:
+def fit_to_budget(model: GridINR, weight_codes: list[int], budget: int,
+                  frames: torch.Tensor | None = None) -> QuantizedSegment:
     """The fullest SEGMENT payload that fits ``budget`` bytes.
 
     First the finest latent step that fits is found by bisection. Trained latents crowd at the
     rounding thresholds (the rate gradient pushes them there), so one step finer can cost many
     percent more; the gap is closed by coding the next finer step and rounding toward zero the
-    ``k`` latents that sit closest to their threshold (cheapest in distortion), with ``k`` found
-    by bisection. That lands within a few bytes of the budget.
+    ``k`` latents that sit closest to their threshold, with ``k`` found by bisection. The coded
+    size is not monotonic in ``k`` (the entropy model's integer parameters move with it), so
+    the bisection can land on thousands of zeroed latents to save a few bytes, which cost up
+    to 0.8 dB (docs/inr.md, "Rate control"). With ``frames`` (the segment's video), the filled
+    payload is therefore kept only if it renders with a lower MSE than the plain step.
     """
     weights = [quantize_tensor(p, c)
                for p, c in zip(synthesis_tensors(model), weight_codes, strict=True)]
@@ -102,7 +107,29 @@ def fit_to_budget(model: GridINR, weight_codes: list[int], budget: int) -> Quant
         return candidate
     lo, best = _bisect(lo, hi, best, build, budget)
     filled = _fill_between(model, lo, budget, build)
-    return filled if filled is not None and filled.size > best.size else best
+    if filled is None or filled.size <= best.size:
+        return best
+    if frames is not None and _latent_mse(model, filled, frames) >= _latent_mse(model, best,
+                                                                                frames):
+        return best
+    return filled
+
+
+def _latent_mse(model: GridINR, seg: QuantizedSegment, frames: torch.Tensor) -> float:
+    """MSE on 8 frames spread over the segment with ``seg``'s latents; the model's float
+    latents are restored afterwards."""
+    t = frames.shape[0]
+    ids = list(range(0, t, max(1, t // 8)))[:8]
+    saved = [g.detach().clone() for g in model.latents]
+    step = latent_step(seg.payload.latent_step)
+    with torch.no_grad():
+        for grid, q in zip(model.latents, seg.payload.latents, strict=True):
+            grid.copy_(torch.from_numpy(q.astype(np.float32)).reshape(grid.shape) * step)
+        try:
+            return _mse(model, frames, ids)
+        finally:
+            for grid, f in zip(model.latents, saved, strict=True):
+                grid.copy_(f)
 
 
 def _fill_between(model: GridINR, code: int, budget: int, build) -> QuantizedSegment | None:

@@ -26,8 +26,8 @@ MIN_SEGMENT_BUDGET = 16
 class FittedSegment:
     """A trained INR whose quantisation can be redone for any budget (cheap: no training)."""
 
-    def __init__(self, fit: FitResult, codes: list[int]) -> None:
-        self.fit, self.codes = fit, codes
+    def __init__(self, fit: FitResult, codes: list[int], video: torch.Tensor) -> None:
+        self.fit, self.codes, self.video = fit, codes, video
         self._floats = [g.detach().clone() for g in fit.model.latents]
 
     def quantize(self, budget: int) -> QuantizedSegment:
@@ -35,7 +35,7 @@ class FittedSegment:
         with torch.no_grad():
             for grid, floats in zip(self.fit.model.latents, self._floats, strict=True):
                 grid.copy_(floats)
-        seg = fit_to_budget(self.fit.model, self.codes, budget)
+        seg = fit_to_budget(self.fit.model, self.codes, budget, self.video)
         apply(self.fit.model, seg)
         return seg
 
@@ -63,7 +63,7 @@ def fit_inr(video: torch.Tensor, budget: int, plan: Plan, seed: int = 0,
     fit = fit_segment(video, cfg, _LATENT_SHARE * 8 * budget, plan.schedule, seed=seed,
                       on_step=on_step)
     # Keep the trained floats: quantize() starts from them for every budget it is asked.
-    return FittedSegment(fit, choose_weight_steps(fit.model, video, fit.lam))
+    return FittedSegment(fit, choose_weight_steps(fit.model, video, fit.lam), video)
 
 
 def encode_segment(
