@@ -213,3 +213,29 @@ def test_odd_size_and_tiny_clip_round_trip():
     out = list(it)
     assert len(out) == 3 and out[0].shape == (3, 15, 17)
     assert dinfo.video.fps == Fraction(30000, 1001)
+
+
+def test_rate_control_never_trades_quality_for_a_fuller_payload(sample, monkeypatch):
+    """Rounding latents toward zero to fill the last bytes is kept only where it renders
+    better than the plain step that fits (the filled size is not monotonic in the count)."""
+    import torch
+
+    from exvc.encode import rate_control
+    from exvc.encode.presets import preset_plan
+    from exvc.encode.segment_coder import fit_inr
+
+    info, frames = sample
+    video = torch.from_numpy(np.stack(frames[:8]))  # 8 frames: the check renders them all
+    fitted = fit_inr(video, 420, preset_plan("veryfast").for_frames(8))
+
+    def mse() -> float:
+        return float(torch.mean((fitted.render() - video) ** 2))
+
+    for budget in range(300, 421, 8):
+        chosen = fitted.quantize(budget)
+        assert chosen.size <= budget
+        got = mse()
+        with monkeypatch.context() as m:  # the plain step alone
+            m.setattr(rate_control, "_fill_between", lambda *a: None)
+            fitted.quantize(budget)
+        assert got <= mse() + 1e-9, f"budget {budget}"
