@@ -49,6 +49,11 @@ def _mse(model: GridINR, frames: torch.Tensor, ids: list[int]) -> float:
         return float(torch.mean((out - frames[ids]) ** 2))
 
 
+def _judged_frames(t: int) -> list[int]:
+    """Up to 8 frame indices spread over a segment of ``t`` frames."""
+    return list(range(0, t, max(1, t // 8)))[:8]
+
+
 def choose_weight_steps(model: GridINR, frames: torch.Tensor, lam: float) -> list[int]:
     """Per synthesis tensor, the step minimising ``MSE + lam * bpp`` (greedy, in order).
 
@@ -57,7 +62,7 @@ def choose_weight_steps(model: GridINR, frames: torch.Tensor, lam: float) -> lis
     """
     t, _, h, w = frames.shape
     pixels = t * h * w
-    ids = list(range(0, t, max(1, t // 8)))[:8]
+    ids = _judged_frames(t)
     codes = []
     for p in synthesis_tensors(model):
         original = p.detach().clone()
@@ -86,8 +91,9 @@ def fit_to_budget(model: GridINR, weight_codes: list[int], budget: int,
     ``k`` latents that sit closest to their threshold, with ``k`` found by bisection. The coded
     size is not monotonic in ``k`` (the entropy model's integer parameters move with it), so
     the bisection can land on thousands of zeroed latents to save a few bytes, which cost up
-    to 0.8 dB (docs/inr.md, "Rate control"). With ``frames`` (the segment's video), the filled
-    payload is therefore kept only if it renders with a lower MSE than the plain step.
+    to 0.8 dB (docs/inr.md, "The fill can cost more than it buys"). With ``frames`` (the
+    segment's video), the filled payload is therefore kept only if it renders with a lower MSE
+    than the plain step.
     """
     weights = [quantize_tensor(p, c)
                for p, c in zip(synthesis_tensors(model), weight_codes, strict=True)]
@@ -118,8 +124,7 @@ def fit_to_budget(model: GridINR, weight_codes: list[int], budget: int,
 def _latent_mse(model: GridINR, seg: QuantizedSegment, frames: torch.Tensor) -> float:
     """MSE on 8 frames spread over the segment with ``seg``'s latents; the model's float
     latents are restored afterwards."""
-    t = frames.shape[0]
-    ids = list(range(0, t, max(1, t // 8)))[:8]
+    ids = _judged_frames(frames.shape[0])
     saved = [g.detach().clone() for g in model.latents]
     step = latent_step(seg.payload.latent_step)
     with torch.no_grad():
