@@ -16,7 +16,6 @@ from exvc.bitstream.entropy import coded_size
 from exvc.bitstream.segment import LATENT_STEP_ONE, SegmentPayload, write_segment
 from exvc.models.inr import GridINR
 from exvc.models.quantize import (
-    latent_step,
     load_quantized,
     quantize_latents,
     quantize_tensor,
@@ -122,17 +121,14 @@ def fit_to_budget(model: GridINR, weight_codes: list[int], budget: int,
 
 
 def _latent_mse(model: GridINR, seg: QuantizedSegment, frames: torch.Tensor) -> float:
-    """MSE on 8 frames spread over the segment with ``seg``'s latents; the model's float
-    latents are restored afterwards."""
-    ids = _judged_frames(frames.shape[0])
+    """MSE on the judged frames with ``seg`` loaded; the model's float latents are restored
+    afterwards."""
     saved = [g.detach().clone() for g in model.latents]
-    step = latent_step(seg.payload.latent_step)
-    with torch.no_grad():
-        for grid, q in zip(model.latents, seg.payload.latents, strict=True):
-            grid.copy_(torch.from_numpy(q.astype(np.float32)).reshape(grid.shape) * step)
-        try:
-            return _mse(model, frames, ids)
-        finally:
+    apply(model, seg)
+    try:
+        return _mse(model, frames, _judged_frames(frames.shape[0]))
+    finally:
+        with torch.no_grad():
             for grid, f in zip(model.latents, saved, strict=True):
                 grid.copy_(f)
 
