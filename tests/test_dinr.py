@@ -277,7 +277,8 @@ def test_an_adapter_is_kept_exactly_when_it_lowers_the_loss_by_the_margin(
     seg = dinr_segment.encode_dinr_segment(frames, 600, preset_plan("faster"),
                                            lambda v, i: coder, _chunk_cost)
     assert seg.loss_with_adapter is not None
-    keep = seg.loss_with_adapter < (1 - dinr_segment.KEEP_MARGIN) * seg.loss_inr_only
+    keep = seg.loss_with_adapter < (1 - dinr_segment.KEEP_MARGIN) * seg.loss_inr_only and \
+        seg.psnr_with_adapter >= seg.psnr_floor
     assert (seg.adapter is not None) == keep
     if margin is not None:
         assert seg.adapter is None
@@ -286,6 +287,41 @@ def test_an_adapter_is_kept_exactly_when_it_lowers_the_loss_by_the_margin(
     if seg.adapter is not None:
         assert read_adapter(seg.adapter).rank == 4
     assert not hasattr(prior.unet, "peft_config")  # the prior is left as it was
+
+
+class _FixedCoder:
+    """An adapter coder whose judgements are given: the decision rule alone is tested."""
+
+    def __init__(self, alone, with_adapter) -> None:
+        self.alone, self.with_adapter = alone, with_adapter
+
+    def train(self, video, inr, schedule, report=None):
+        return AdapterPayload(4, 4, 0, [AdapterTarget(3, 0, 8, 12, 1, 1, 14)],
+                              [np.ones(48, np.int32)])
+
+    def evaluate_with(self, payload, video, inr):
+        return self.with_adapter if payload is not None else self.alone
+
+
+@pytest.mark.parametrize("alone_psnr, with_psnr, kept", [
+    (29.0, 28.5, True), (29.0, 28.4, False),  # floor: the INR's 30 dB less MAX_PSNR_DROP
+    (27.0, 27.0, True), (27.0, 26.9, False),  # the prior alone is below it: no lower
+    (31.0, 30.0, True)])
+def test_an_adapter_never_decodes_below_the_fidelity_floor(video, monkeypatch, alone_psnr,
+                                                            with_psnr, kept):
+    from exvc.encode import dinr_segment
+    from exvc.encode.encoder import _chunk_cost
+    from exvc.encode.perception import MAX_PSNR_DROP, Judgement
+    from exvc.encode.presets import preset_plan
+
+    assert MAX_PSNR_DROP == 1.5  # the parameters above assume it
+    monkeypatch.setattr(dinr_segment, "judge", lambda out, ref: Judgement(0.0, 30.0))
+    coder = _FixedCoder(Judgement(1.0, alone_psnr), Judgement(0.5, with_psnr))
+    frames = torch.from_numpy(np.stack(video[0]))
+    seg = dinr_segment.encode_dinr_segment(frames, 600, preset_plan("faster"),
+                                           lambda v, i: coder, _chunk_cost)
+    assert seg.psnr_floor == min(28.5, alone_psnr)
+    assert (seg.adapter is not None) == kept
 
 
 def test_dp_score_charges_blur_and_invented_detail():
@@ -304,18 +340,31 @@ def test_dp_score_charges_blur_and_invented_detail():
 
 def test_sampler_strength_is_the_best_scoring_candidate(video, priors, monkeypatch):
     from exvc.encode import sampler_choice
+    from exvc.encode.perception import MAX_PSNR_DROP, Judgement
     from exvc.encode.sampler_choice import CANDIDATES, choose_sampler
 
     prior = load_prior(priors[0])
     frames = torch.from_numpy(np.stack(video[0]))
     inr = torch.nn.functional.avg_pool2d(frames, 3, 1, 1, count_include_pad=False)
     noise = noise_for(prior, 0, H, W)
-    chosen, scores = choose_sampler(prior, noise, frames, inr)
-    assert len(scores) == len(CANDIDATES)
-    assert chosen == CANDIDATES[int(np.argmin(scores))]
-    for best in (6, len(CANDIDATES) - 1):  # the last candidate is mix 0, the INR as it is
-        fake = iter([3.0] * best + [1.0] + [2.0] * (len(CANDIDATES) - best - 1))
-        monkeypatch.setattr(sampler_choice, "dp_score", lambda out, ref, f=fake: next(f))
+    chosen, judged = choose_sampler(prior, noise, frames, inr)
+    assert len(judged) == len(CANDIDATES)
+    floor = judged[-1].psnr - MAX_PSNR_DROP  # the last candidate is mix 0, the INR as it is
+    eligible = [j.score if j.psnr >= floor else np.inf for j in judged]
+    assert chosen == CANDIDATES[int(np.argmin(eligible))]
+    n = len(CANDIDATES)
+    low6 = [3.0] * 6 + [1.0] + [2.0] * (n - 8) + [4.0]  # candidate 6 best, mix 0 worst
+    low_inr = [3.0] * (n - 1) + [1.0]  # mix 0, the INR as it is, scores best
+    for best, scores, psnrs in (
+            (6, low6, [30.0] * n),
+            (n - 1, low_inr, [30.0] * n),
+            (6, low6, [30.0] + [27.0] * 5 + [28.5] + [27.0] * (n - 7)),  # 6 is at the floor
+            (n - 1, low6, [28.4] * n),  # all below the floor but mix 0: the INR
+            (0, low6, [28.5] + [28.4] * (n - 1))):  # 6 scores best but is below the floor
+        # the first judgement is the INR's own (the floor's reference), then one per candidate
+        fake = iter([Judgement(0.0, 30.0)] + [Judgement(s, p) for s, p in
+                                              zip(scores, psnrs, strict=True)])
+        monkeypatch.setattr(sampler_choice, "judge", lambda out, ref, f=fake: next(f))
         assert choose_sampler(prior, noise, frames, inr)[0] == CANDIDATES[best]
     assert CANDIDATES[-1].mix == 0 and {c.mix for c in CANDIDATES} == {0, 4, 8, 12, 16}
     # PRIOR records differ by at most the mix byte: the choice (almost) never moves the rate

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from exvc.bitstream.adapter import AdapterPayload, AdapterTarget
-from exvc.encode.perception import dp_score, energy_mismatch
+from exvc.encode.perception import Judgement, as_delivered, energy_mismatch, judge
 from exvc.encode.sampler_choice import PROBE_FRAMES, probe_ids
 from exvc.prior import adapters
 from exvc.prior.loader import Prior
@@ -90,13 +90,14 @@ class AdapterCoder:
         self.scheduler = make_scheduler(prior, settings)
 
     def evaluate(self, frames: torch.Tensor, inr: torch.Tensor, count: int = _EVAL_FRAMES
-                 ) -> float:
-        """``dp_score`` of decoding ``inr`` with the UNet as it is now, on ``count`` frames."""
+                 ) -> Judgement:
+        """How decoding ``inr`` with the UNet as it is now compares with ``frames``, on
+        ``count`` frames."""
         ids = probe_ids(len(frames), count)
         with torch.inference_mode():
             out = torch.cat([sample(self.prior, inr[i:i + 1], self.noise, self.settings,
                                     self.scheduler) for i in ids])
-            return dp_score(torch.round(out.clamp(0, 1) * 255) / 255, frames[ids])
+            return judge(as_delivered(out), frames[ids])
 
     def train(self, frames: torch.Tensor, inr: torch.Tensor, schedule: AdapterSchedule,
               report: Callable[[int, int, str], None] | None = None) -> AdapterPayload | None:
@@ -144,7 +145,7 @@ class AdapterCoder:
             for code in _STEP_CODES:
                 step = adapters.step_of(code)
                 b.copy_(torch.round(f / step) * step)
-                cost = self.evaluate(frames, inr)
+                cost = self.evaluate(frames, inr).score
                 if best is None or cost < best[0] - 1e-7:
                     best = (cost, code)
             code = best[1]
@@ -157,7 +158,7 @@ class AdapterCoder:
         return AdapterPayload(RANK, RANK, self.seed, tg, qs)
 
     def evaluate_with(self, payload: AdapterPayload | None, frames: torch.Tensor,
-                      inr: torch.Tensor) -> float:
+                      inr: torch.Tensor) -> Judgement:
         """``evaluate`` on the probe frames of the sampler choice, with ``payload`` loaded
         (None: the plain prior): the keep-or-drop decision gets more frames than the search
         for quantiser steps."""

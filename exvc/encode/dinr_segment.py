@@ -12,8 +12,11 @@ adapter), so the choice compares their decoded ``dp_score`` directly: equal rate
 distortion-perception wins, by a margin. The adapter must lower the score by at least
 ``KEEP_MARGIN`` (relative): gains below it are within what eight probe frames can tell apart,
 and such adapters made ST-LPIPS worse more often than better (docs/dinr.md, "Keeping an
-adapter"). (A first version fitted the INR for the budget less a reserve;
-the benchmark showed that handicap costing more than adapters gained: docs/dinr.md.)
+adapter"). It must also decode no more than ``MAX_PSNR_DROP`` dB below the INR's own frames
+(or, where the prior alone already does, no lower than that): the score alone let an adapter
+cost 1.5 dB for a small perceptual gain (docs/dinr.md, "A fidelity floor"). (A first version
+fitted the INR for the budget less a reserve; the benchmark showed that handicap costing
+more than adapters gained: docs/dinr.md.)
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ import torch
 from exvc.bitstream.adapter import write_adapter
 from exvc.bitstream.segment import write_segment
 from exvc.encode.adapter_coder import AdapterCoder, AdapterSchedule
+from exvc.encode.perception import MAX_PSNR_DROP, as_delivered, judge
 from exvc.encode.presets import Plan
 from exvc.encode.rate_control import BudgetError
+from exvc.encode.sampler_choice import probe_ids
 from exvc.encode.segment_coder import MIN_SEGMENT_BUDGET, fit_inr
 
 KEEP_MARGIN = 0.02  # the adapter must lower the score by 2 % to be kept
@@ -37,8 +42,10 @@ KEEP_MARGIN = 0.02  # the adapter must lower the score by 2 % to be kept
 class DinrSegment:
     adapter: bytes | None  # ADAPTER payload, or None
     segment: bytes  # SEGMENT payload
-    loss_inr_only: float
+    loss_inr_only: float  # dp_score decoded without an adapter
     loss_with_adapter: float | None
+    psnr_floor: float  # dB: an adapter may not decode below this
+    psnr_with_adapter: float | None
 
 
 def encode_dinr_segment(video: torch.Tensor, budget: int, plan: Plan,
@@ -52,8 +59,11 @@ def encode_dinr_segment(video: torch.Tensor, budget: int, plan: Plan,
     alone = fitted.quantize(budget)
     inr_frames = fitted.render()
     coder = coder_for(video, inr_frames)
-    loss_alone = coder.evaluate_with(None, video, inr_frames)
-    best = DinrSegment(None, write_segment(alone.payload), loss_alone, None)
+    alone_j = coder.evaluate_with(None, video, inr_frames)
+    ids = probe_ids(len(video))
+    inr_psnr = judge(as_delivered(inr_frames[ids]), video[ids]).psnr
+    floor = min(inr_psnr - MAX_PSNR_DROP, alone_j.psnr)
+    best = DinrSegment(None, write_segment(alone.payload), alone_j.score, None, floor, None)
     payload = coder.train(video, inr_frames, AdapterSchedule(plan.adapter_iterations), report)
     if payload is not None:
         adapter = write_adapter(payload)
@@ -63,8 +73,9 @@ def encode_dinr_segment(video: torch.Tensor, budget: int, plan: Plan,
         except BudgetError:
             seg = None
         if seg is not None:
-            loss = coder.evaluate_with(payload, video, fitted.render())
-            best.loss_with_adapter = loss
-            if loss < (1 - KEEP_MARGIN) * loss_alone:
-                best = DinrSegment(adapter, write_segment(seg.payload), loss_alone, loss)
+            j = coder.evaluate_with(payload, video, fitted.render())
+            best.loss_with_adapter, best.psnr_with_adapter = j.score, j.psnr
+            if j.score < (1 - KEEP_MARGIN) * alone_j.score and j.psnr >= floor:
+                best = DinrSegment(adapter, write_segment(seg.payload), alone_j.score, j.score,
+                                   floor, j.psnr)
     return best

@@ -8,8 +8,10 @@ decodes a few frames of the first segment's INR with each candidate and keeps th
 the lowest distortion-perception score (``exvc.encode.perception``). Each step setting is
 also tried mixed with the INR frame (part of the way from the INR to the sample), which is
 cheap: one sampling per step setting serves all its mixes. Mix 0 (the INR frame as it is)
-is a candidate too, so the prior is never used where the score says it hurts. The PRIOR
-chunk's size differs by at most its mix byte, so the choice is made at (almost) equal rate.
+is a candidate too, so the prior is never used where the score says it hurts. A candidate
+that decodes more than ``MAX_PSNR_DROP`` dB below the INR frame (mix 0) is not eligible,
+whatever its score. The PRIOR chunk's size differs by at most its mix byte, so the choice is
+made at (almost) equal rate.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 import torch
 
 from exvc.bitstream.prior_chunk import MIX_ONE
-from exvc.encode.perception import dp_score
+from exvc.encode.perception import MAX_PSNR_DROP, Judgement, as_delivered, judge
 from exvc.prior.loader import Prior
 from exvc.prior.sampler import SamplerSettings, make_scheduler, mix_with_inr, sample
 
@@ -37,13 +39,15 @@ def probe_ids(frames: int, count: int = PROBE_FRAMES) -> list[int]:
 
 def choose_sampler(prior: Prior, noise: torch.Tensor, video: torch.Tensor, inr: torch.Tensor,
                    candidates: tuple[SamplerSettings, ...] = CANDIDATES
-                   ) -> tuple[SamplerSettings, list[float]]:
-    """The candidate whose decoding of ``inr`` (T, 3, H, W) scores best against ``video``,
-    and every candidate's score (ties go to the earlier candidate)."""
+                   ) -> tuple[SamplerSettings, list[Judgement]]:
+    """The candidate whose decoding of ``inr`` (T, 3, H, W) scores best against ``video``
+    among those within ``MAX_PSNR_DROP`` dB of ``inr`` itself, and every candidate's
+    judgement (ties go to the earlier candidate)."""
     ids = probe_ids(len(video))
     sampled: dict[tuple[int, int], torch.Tensor] = {}
-    scores = []
+    judged = []
     with torch.inference_mode():
+        floor = judge(as_delivered(inr[ids]), video[ids]).psnr - MAX_PSNR_DROP
         for settings in candidates:
             key = (settings.grid_steps, settings.run_steps)
             if settings.mix and key not in sampled:
@@ -52,6 +56,8 @@ def choose_sampler(prior: Prior, noise: torch.Tensor, video: torch.Tensor, inr: 
                 sampled[key] = torch.cat([sample(prior, inr[i:i + 1], noise, full, sched)
                                           for i in ids])
             out = mix_with_inr(inr[ids], sampled[key], settings.mix) if settings.mix else inr[ids]
-            out = torch.round(out.clamp(0, 1) * 255) / 255  # as the decoder will deliver it
-            scores.append(dp_score(out, video[ids]))
-    return candidates[int(np.argmin(scores))], scores
+            judged.append(judge(as_delivered(out), video[ids]))
+    # the INR itself (mix 0) is always eligible: the floor is below it
+    scores = [j.score if j.psnr >= floor or c.mix == 0 else np.inf
+              for c, j in zip(candidates, judged, strict=True)]
+    return candidates[int(np.argmin(scores))], judged
