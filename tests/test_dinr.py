@@ -17,8 +17,22 @@ import torch
 
 from exvc.bitstream.adapter import AdapterPayload, AdapterTarget, read_adapter, write_adapter
 from exvc.bitstream.bytesio import DinrError
-from exvc.bitstream.container import ADAPTER, PRIOR, SEGMENT, read_container
-from exvc.bitstream.prior_chunk import PriorRecord, read_prior, write_prior
+from exvc.bitstream.container import (
+    ADAPTER,
+    PRIOR,
+    PRIOR_SHORT,
+    SEGMENT,
+    Chunk,
+    read_container,
+    write_container,
+)
+from exvc.bitstream.prior_chunk import (
+    PriorRecord,
+    read_prior,
+    read_prior_short,
+    write_prior,
+    write_prior_short,
+)
 from exvc.decode.decoder import PriorMismatchError, decode_video, parse_stream, probe
 from exvc.encode.encoder import encode_video
 from exvc.encode.settings import EncodeSettings
@@ -204,6 +218,20 @@ def test_prior_chunk_round_trip_and_unknown_sampler():
         read_prior(data[:-1])  # sampler 1 without its mix byte
 
 
+def test_short_prior_chunk_keeps_eight_digest_bytes_and_no_name():
+    rec = PriorRecord(bytes(range(32)), "exvc-default-1", 1, 8, 2, 6)
+    short = write_prior_short(rec)
+    assert len(short) == 8 + 4 and len(write_prior(rec)) - len(short) == 32 - 8 + 15
+    back = read_prior_short(short)
+    assert back == PriorRecord(bytes(range(8)), "", 1, 8, 2, 6)
+    assert back.matches(bytes(range(32))) and rec.matches(bytes(range(32)))
+    assert not back.matches(bytes(range(1, 33))) and not back.matches(bytes(range(7)))
+    with pytest.raises(DinrError, match="needs a newer exvc"):
+        read_prior_short(short[:8] + bytes([7]) + short[9:])
+    with pytest.raises(DinrError, match="unexpected bytes"):
+        read_prior_short(short + b"\0")
+
+
 def test_adapter_changes_the_unet_and_detaching_restores_it(priors):
     prior = load_prior(priors[0])
     mods = adapters.adaptable_modules(prior.unet)
@@ -231,7 +259,8 @@ def test_dinr_file_layout_and_rate(dinr_file, video):
     info = probe(dinr_file)
     assert info.codec == "dinr"
     types = [c.type for c in read_container(dinr_file).chunks]
-    assert PRIOR in types and types.index(PRIOR) < types.index(SEGMENT)
+    assert PRIOR not in types  # the long form is read, no longer written (since 1.2)
+    assert PRIOR_SHORT in types and types.index(PRIOR_SHORT) < types.index(SEGMENT)
     assert len(dinr_file) <= math.floor(0.4 * W * H * T / 8)
     stream = parse_stream(dinr_file)
     assert stream.prior.grid_steps in (8, 32, 100) and len(stream.adapters) == 1
@@ -245,15 +274,42 @@ def test_dinr_decoding_is_repeatable_and_refines_the_inr(dinr_file, priors, vide
 
 
 def test_decoding_with_another_prior_is_refused(dinr_file, priors):
-    with pytest.raises(PriorMismatchError, match="prior mismatch: this .dinr was encoded "
-                                                 "with prior 'tiny-1'.*'tiny-2'"):
+    digest = load_prior(priors[0]).digest.hex()[:16]
+    with pytest.raises(PriorMismatchError, match=f"prior mismatch: this .dinr was encoded "
+                                                 f"with prior sha256 {digest}, but 'tiny-2'"):
         decode_video(dinr_file, prior=str(priors[1]))
+
+
+def _with_prior_chunks(data: bytes, *extra: Chunk) -> bytes:
+    """``data`` with its PRIOR_SHORT chunk replaced by ``extra``."""
+    chunks = read_container(data).chunks
+    at = [c.type for c in chunks].index(PRIOR_SHORT)
+    return write_container(chunks[:at] + list(extra) + chunks[at + 1:], minor=1)
+
+
+def test_the_long_prior_chunk_of_format_1_1_still_decodes(dinr_file, priors):
+    prior = load_prior(priors[0])
+    short = read_prior_short(read_container(dinr_file).first(PRIOR_SHORT).payload)
+    long = PriorRecord(prior.digest, prior.name, short.sampler, short.grid_steps,
+                       short.run_steps, short.mix)
+    old = _with_prior_chunks(dinr_file, Chunk(PRIOR, write_prior(long)))
+    assert probe(old).prior == long and probe(old).version == "1.1"
+    a = np.stack(list(decode_video(dinr_file, prior=str(priors[0]))[1]))
+    b = np.stack(list(decode_video(old, prior=str(priors[0]))[1]))
+    assert np.array_equal(a, b)
+    with pytest.raises(PriorMismatchError,
+                       match=r"encoded with prior 'tiny-1' \(sha256 [0-9a-f]{16}\.\.\.\), "):
+        decode_video(old, prior=str(priors[1]))
+    both = _with_prior_chunks(dinr_file, Chunk(PRIOR, write_prior(long)),
+                              Chunk(PRIOR_SHORT, write_prior_short(long)))
+    with pytest.raises(DinrError, match="exactly one prior chunk, has 2"):
+        parse_stream(both)
 
 
 def test_inr_mode_needs_no_prior(video, priors):
     data = _encode(video, "inr", priors[0])
     assert probe(data).codec == "inr"
-    assert PRIOR not in [c.type for c in read_container(data).chunks]
+    assert not {PRIOR, PRIOR_SHORT} & {c.type for c in read_container(data).chunks}
     frames = list(decode_video(data, prior="/no/such/prior")[1])  # never loaded
     assert len(frames) == T
 
@@ -368,8 +424,8 @@ def test_sampler_strength_is_the_best_scoring_candidate(video, priors, monkeypat
         assert choose_sampler(prior, noise, frames, inr)[0] == CANDIDATES[best]
     assert CANDIDATES[-1].mix == 0 and {c.mix for c in CANDIDATES} == {0, 4, 8, 12, 16}
     # PRIOR records differ by at most the mix byte: the choice (almost) never moves the rate
-    lengths = {len(write_prior(PriorRecord(prior.digest, prior.name, c.sampler, c.grid_steps,
-                                           c.run_steps, c.mix))) for c in CANDIDATES}
+    lengths = {len(write_prior_short(PriorRecord(prior.digest, "", c.sampler, c.grid_steps,
+                                                 c.run_steps, c.mix))) for c in CANDIDATES}
     assert max(lengths) - min(lengths) <= 1
 
 
@@ -403,7 +459,7 @@ def test_cli_codec_choice_and_prior_option(tmp_path, priors, media_clip, capsys)
     assert run(base + ["-c:v", "inr", str(tmp_path / "i.dinr")]) == 0
     d, i = (tmp_path / "d.dinr").read_bytes(), (tmp_path / "i.dinr").read_bytes()
     assert probe(d).codec == "dinr" and probe(i).codec == "inr"
-    assert probe(d).prior.name == "tiny-1"
+    assert probe(d).prior.matches(load_prior(priors[0]).digest)
     # decoding needs the same prior: with it the output is written, with another refused
     out = tmp_path / "o.y4m"
     assert run(["-v", "error", "-prior", str(priors[0]), "-i", str(tmp_path / "d.dinr"),

@@ -122,7 +122,7 @@ def dinr_info_lines(info: Any, url: str, index: int = 0) -> list[str]:
     lines.append(stream)
     prior = getattr(info, "prior", None)
     if prior is not None:
-        lines.append(f"  Prior: {prior.name} (sha256 {prior.digest.hex()[:16]}...), "
+        lines.append(f"  Prior: {prior.label}, "
                      f"{prior.sampler_name} {prior.run_steps} of {prior.grid_steps} steps"
                      + (f", mixed {prior.mix}/{MIX_ONE} with the INR" if prior.mix < MIX_ONE
                         else ""))

@@ -20,12 +20,13 @@ from exvc.bitstream.container import (
     HEAD,
     META,
     PRIOR,
+    PRIOR_SHORT,
     SEGMENT,
     chunk_name,
     read_container,
 )
 from exvc.bitstream.header import CODEC_DINR, MAX_PIXELS_PER_BYTE, Header, decode_metadata
-from exvc.bitstream.prior_chunk import read_prior
+from exvc.bitstream.prior_chunk import read_prior, read_prior_short
 from exvc.media.types import ColourInfo, VideoInfo
 
 _CHROMA_PIX_FMT = {0: "gray", 1: "yuv420p", 2: "yuv422p", 3: "yuv444p", 4: "rgb24"}
@@ -94,8 +95,11 @@ def _describe(data: bytes, container, header: Header) -> DinrInfo:
     video = VideoInfo(header.width, header.height, Fraction(header.fps_num, header.fps_den),
                       _pix_fmt(header), header.bit_depth, colour, header.frames)
     bpp = 8 * len(data) / (header.width * header.height * header.frames)
-    prior_chunk = container.first(PRIOR)
-    prior = read_prior(prior_chunk.payload) if prior_chunk is not None else None
+    prior = None
+    if (prior_chunk := container.first(PRIOR)) is not None:
+        prior = read_prior(prior_chunk.payload)
+    elif (prior_chunk := container.first(PRIOR_SHORT)) is not None:
+        prior = read_prior_short(prior_chunk.payload)
     return DinrInfo(video, header.codec_name, f"{container.major}.{container.minor}", len(data),
                     sections, metadata, bpp, header, prior)
 
@@ -118,7 +122,7 @@ def parse_segments(data: bytes) -> tuple[DinrInfo, list]:
 
 def _check_order(container, header: Header) -> None:
     """Chunk order rules of bitstream_spec.md section 4 for PRIOR and ADAPTER."""
-    types = [c.type for c in container.chunks]
+    types = [PRIOR if c.type == PRIOR_SHORT else c.type for c in container.chunks]  # either form
     priors = types.count(PRIOR)
     if header.codec != CODEC_DINR:
         if priors or ADAPTER in types:
@@ -189,10 +193,10 @@ def resolve_prior(record, prior=None):
     from exvc.prior.loader import Prior, load_prior
 
     loaded = prior if isinstance(prior, Prior) else load_prior(prior)
-    if loaded.digest != record.digest:
+    if not record.matches(loaded.digest):
         raise PriorMismatchError(
-            f"prior mismatch: this .dinr was encoded with prior '{record.name}' (sha256 "
-            f"{record.digest.hex()[:16]}...), but '{loaded.name}' (sha256 "
+            f"prior mismatch: this .dinr was encoded with prior {record.label}, but "
+            f"'{loaded.name}' (sha256 "
             f"{loaded.digest.hex()[:16]}...) is loaded; pass the encoder's prior with -prior")
     return loaded
 

@@ -22,7 +22,7 @@ from exvc.bitstream.container import (
     HEAD,
     META,
     PREAMBLE_SIZE,
-    PRIOR,
+    PRIOR_SHORT,
     SEGMENT,
     Chunk,
 )
@@ -170,7 +170,7 @@ def encode_video(
     if settings.metadata:
         chunks.append(Chunk(META, encode_metadata(settings.metadata)))
     if dinr is not None:
-        chunks.append(Chunk(PRIOR, dinr.prior_chunk()))
+        chunks.append(Chunk(PRIOR_SHORT, dinr.prior_chunk()))
     return _write_container(chunks + segments)
 
 
@@ -221,15 +221,15 @@ class _DinrContext:
         return cls(prior, noise, padded_size(prior, info.height, info.width))
 
     def prior_chunk(self, sampler=None) -> bytes:
-        """The PRIOR payload for ``sampler`` (default: the chosen one)."""
-        from exvc.bitstream.prior_chunk import PriorRecord, write_prior
+        """The PRIOR_SHORT payload for ``sampler`` (default: the chosen one)."""
+        from exvc.bitstream.prior_chunk import PriorRecord, write_prior_short
 
         s = sampler or self.sampler
-        return write_prior(PriorRecord(self.prior.digest, self.prior.name, s.sampler,
-                                       s.grid_steps, s.run_steps, s.mix))
+        return write_prior_short(PriorRecord(self.prior.digest, "", s.sampler, s.grid_steps,
+                                             s.run_steps, s.mix))
 
     def overhead_chunk(self) -> bytes:
-        """A PRIOR payload as long as the longest the choice can give (a mixed record is one
+        """A PRIOR_SHORT payload as long as the longest the choice can give (a mixed record is one
         byte longer than an unmixed one): the rate is planned before the choice."""
         from exvc.encode.sampler_choice import CANDIDATES
 
