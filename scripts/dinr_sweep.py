@@ -9,7 +9,8 @@ INR frame), with no adapter, so the sampler is isolated. For
 each setting it prints PSNR, ST-LPIPS and flicker over all frames against the source, the
 seconds per frame, and the encoder's distortion-perception score (``exvc.encode.perception``,
 on the frames ``exvc.encode.sampler_choice`` probes). The setting the encoder would choose
-is marked with ``*``. The default settings are the encoder's candidates.
+is marked with ``*`` (the lowest score among the settings within ``MAX_PSNR_DROP`` dB of the
+INR on the probe frames). The default settings are the encoder's candidates.
 
 Where the INR file has several segments (a scene cut), a second table gives, per segment,
 the ST-LPIPS of the INR, of the best setting for that segment, and of the setting the score
@@ -33,7 +34,7 @@ from exvc.bench.metrics import ClipScore
 from exvc.bench.stlpips import STLPIPS
 from exvc.decode.decoder import decode_video, parse_stream
 from exvc.encode.encoder import encode_video
-from exvc.encode.perception import dp_score
+from exvc.encode.perception import MAX_PSNR_DROP, dp_score, judge
 from exvc.encode.sampler_choice import CANDIDATES, probe_ids
 from exvc.encode.settings import EncodeSettings
 from exvc.prior.loader import load_prior
@@ -69,10 +70,7 @@ def _sweep(spec, bpp: float, frames: int, preset: str, cache: Path, prior, lp,
             outs.append(np.stack([sample(prior, torch.from_numpy(f)[None], noise, s)[0]
                                   .numpy() for f in inr]))
         secs.append((time.perf_counter() - start) / len(inr))
-    ids = probe_ids(len(ref))
-    dps = [dp_score(torch.from_numpy(_u8(o[ids])).float(),
-                    torch.from_numpy(ref[ids])) for o in outs]
-    best = int(np.argmin(dps))
+    best = _choice(ref, inr, outs, settings, probe_ids(len(ref)))
     print(f"\n{spec.name}, {bpp} bpp ({cached.stat().st_size} bytes), prior {prior.name}")
     print(f"{'setting':>10} {'PSNR':>7} {'ST-LPIPS':>9} {'flicker':>8} {'dp':>8} {'s/frame':>8}")
     print(_row("inr", ref, inr, lp, None))
@@ -80,7 +78,18 @@ def _sweep(spec, bpp: float, frames: int, preset: str, cache: Path, prior, lp,
         print(_row(_name(s), ref, o, lp, t, "*" if i == best else ""))
     counts = [p.frames for p in parse_stream(cached.read_bytes()).segments]
     if len(counts) > 1:
-        _segments(ref, inr, outs, counts, lp, [_name(x) for x in settings])
+        _segments(ref, inr, outs, counts, lp, settings)
+
+
+def _choice(ref: np.ndarray, inr: np.ndarray, outs: list[np.ndarray],
+            settings: list[SamplerSettings], ids: list[int]) -> int:
+    """The index the encoder's rule picks on frames ``ids``: the lowest score among the
+    settings within MAX_PSNR_DROP of the INR (mix 0 always qualifies)."""
+    t_ref = torch.from_numpy(ref[ids])
+    floor = judge(torch.from_numpy(_u8(inr[ids])).float(), t_ref).psnr - MAX_PSNR_DROP
+    judged = [judge(torch.from_numpy(_u8(o[ids])).float(), t_ref) for o in outs]
+    return int(np.argmin([j.score if j.psnr >= floor or s.mix == 0 else np.inf
+                          for s, j in zip(settings, judged, strict=True)]))
 
 
 def _name(s: SamplerSettings) -> str:
@@ -92,7 +101,7 @@ def _u8(x: np.ndarray) -> np.ndarray:
 
 
 def _segments(ref: np.ndarray, inr: np.ndarray, outs: list[np.ndarray], counts: list[int],
-              lp: STLPIPS, names: list[str]) -> None:
+              lp: STLPIPS, settings: list[SamplerSettings]) -> None:
     """Per-segment choices against per-segment ST-LPIPS (see the module docstring)."""
     t_ref = torch.from_numpy(ref)
 
@@ -107,13 +116,11 @@ def _segments(ref: np.ndarray, inr: np.ndarray, outs: list[np.ndarray], counts: 
     chosen = []
     print(f"{'segment':>10} {'frames':>7} {'INR':>7} {'best':>7} {'chosen':>7}  setting")
     for k, (a, b) in enumerate(zip(starts[:-1], starts[1:], strict=True)):
-        ids = [a + i for i in probe_ids(b - a)]
-        dps = [dp_score(torch.from_numpy(_u8(o[ids])).float(), t_ref[ids]) for o in outs]
-        j = int(np.argmin(dps))
+        j = _choice(ref, inr, outs, settings, [a + i for i in probe_ids(b - a)])
         chosen.append(j)
         seg = per_frame[:, a:b].mean(1)
         print(f"{k:>10} {b - a:>7} {inr_frames[a:b].mean():7.4f} {seg.min():7.4f} "
-              f"{seg[j]:7.4f}  {names[j]}")
+              f"{seg[j]:7.4f}  {_name(settings[j])}")
     first = per_frame[chosen[0]].mean()
     own = np.concatenate([per_frame[j, a:b] for j, a, b in
                           zip(chosen, starts[:-1], starts[1:], strict=True)]).mean()

@@ -51,7 +51,10 @@ def coded(sample):
 def test_file_size_meets_the_target(sample, coded, bpp):
     info, frames = sample
     real = 8 * len(coded[bpp]) / (info.width * info.height * len(frames))
-    assert 0.98 * bpp <= real <= bpp, f"{real:.5f} bpp for a {bpp} target"
+    # never over; short of it only where a coarser latent step renders better than the
+    # fullest payload (rate_control.fit_to_budget): here 0.1 lands 3.6 % short, the rest
+    # within 2 %
+    assert 0.9 * bpp <= real <= bpp, f"{real:.5f} bpp for a {bpp} target"
 
 
 def test_round_trip_keeps_geometry(sample, coded):
@@ -216,8 +219,8 @@ def test_odd_size_and_tiny_clip_round_trip():
 
 
 def test_rate_control_never_trades_quality_for_a_fuller_payload(sample, monkeypatch):
-    """Rounding latents toward zero to fill the last bytes is kept only where it renders
-    better than the plain step that fits (the filled size is not monotonic in the count)."""
+    """Among the payloads that fit (the finest step, coarser steps, the fill), the one that
+    renders best is kept: neither the fill's size nor the quality is monotonic."""
     import torch
 
     from exvc.encode import rate_control
@@ -235,7 +238,10 @@ def test_rate_control_never_trades_quality_for_a_fuller_payload(sample, monkeypa
         chosen = fitted.quantize(budget)
         assert chosen.size <= budget
         got = mse()
-        with monkeypatch.context() as m:  # the plain step alone
+        with monkeypatch.context() as m:  # the finest plain step that fits, alone
             m.setattr(rate_control, "_fill_between", lambda *a: None)
-            fitted.quantize(budget)
+            m.setattr(rate_control, "_coarser_codes", lambda code: [])
+            finest = fitted.quantize(budget)
         assert got <= mse() + 1e-9, f"budget {budget}"
+        assert chosen.payload.latent_step >= finest.payload.latent_step or \
+            chosen.size > finest.size  # a finer step is only ever the fill's

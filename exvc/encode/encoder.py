@@ -3,8 +3,9 @@
 Frames are cut into independent segments (at most two segments' frames are held in memory), at
 fixed lengths and at scene cuts (``exvc.encode.segments``), each fitted by its own INR. Budgets
 are cumulative: segment k may spend what the target allows for all frames so far minus what the
-file already holds, so rounding slack carries forward and the finished file lands just under
-``bpp * width * height * frames / 8`` bytes.
+file already holds, so slack carries forward and the finished file never exceeds
+``bpp * width * height * frames / 8`` bytes. It lands just under, unless the last segment's
+best-rendering payload is smaller than its budget (``exvc.encode.rate_control``).
 """
 
 from __future__ import annotations

@@ -31,7 +31,8 @@ class FittedSegment:
         self._floats = [g.detach().clone() for g in fit.model.latents]
 
     def quantize(self, budget: int) -> QuantizedSegment:
-        """The fullest payload within ``budget``; the model then renders what decoders see."""
+        """The best-rendering payload within ``budget`` (``fit_to_budget``); the model then
+        renders what decoders see."""
         with torch.no_grad():
             for grid, floats in zip(self.fit.model.latents, self._floats, strict=True):
                 grid.copy_(floats)
