@@ -20,7 +20,7 @@ import zlib
 from pathlib import Path
 
 from exvc.bitstream.bytesio import DinrError, uleb_bytes
-from exvc.bitstream.container import END, HEAD, META, PRIOR, SEGMENT
+from exvc.bitstream.container import END, HEAD, META, PRIOR, PRIOR_SHORT, SEGMENT
 
 COMPAT = Path(__file__).resolve().parent / "data" / "compat"
 RENDER_PIXELS = 4096  # render (and so check) frames only this small
@@ -186,7 +186,7 @@ def assemble(rng: random.Random) -> bytes:
                    + rng.randbytes(rng.randint(0, 12)) + rng.randbytes(rng.randint(0, 64)))
         parts.append(chunk(SEGMENT, payload))
     if rng.random() < 0.05:
-        parts.append(chunk(rng.choice([PRIOR, 0x7E, 0xC3]), rng.randbytes(8)))
+        parts.append(chunk(rng.choice([PRIOR, PRIOR_SHORT, 0x7E, 0xC3]), rng.randbytes(8)))
     parts.append(chunk(END, b""))
     return b"".join(parts)
 
