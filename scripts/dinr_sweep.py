@@ -35,7 +35,7 @@ from exvc.bench.stlpips import STLPIPS
 from exvc.decode.decoder import decode_video, parse_stream
 from exvc.encode.encoder import encode_video
 from exvc.encode.perception import MAX_PSNR_DROP, dp_score, judge
-from exvc.encode.sampler_choice import CANDIDATES, probe_ids
+from exvc.encode.sampler_choice import CANDIDATES, pick, probe_ids
 from exvc.encode.settings import EncodeSettings
 from exvc.prior.loader import load_prior
 from exvc.prior.sampler import SamplerSettings, noise_for, sample
@@ -87,9 +87,8 @@ def _choice(ref: np.ndarray, inr: np.ndarray, outs: list[np.ndarray],
     settings within MAX_PSNR_DROP of the INR (mix 0 always qualifies)."""
     t_ref = torch.from_numpy(ref[ids])
     floor = judge(torch.from_numpy(_u8(inr[ids])).float(), t_ref).psnr - MAX_PSNR_DROP
-    judged = [judge(torch.from_numpy(_u8(o[ids])).float(), t_ref) for o in outs]
-    return int(np.argmin([j.score if j.psnr >= floor or s.mix == 0 else np.inf
-                          for s, j in zip(settings, judged, strict=True)]))
+    return pick(settings, [judge(torch.from_numpy(_u8(o[ids])).float(), t_ref) for o in outs],
+                floor)
 
 
 def _name(s: SamplerSettings) -> str:

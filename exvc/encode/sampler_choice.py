@@ -57,7 +57,12 @@ def choose_sampler(prior: Prior, noise: torch.Tensor, video: torch.Tensor, inr: 
                                           for i in ids])
             out = mix_with_inr(inr[ids], sampled[key], settings.mix) if settings.mix else inr[ids]
             judged.append(judge(as_delivered(out), video[ids]))
-    # the INR itself (mix 0) is always eligible: the floor is below it
-    scores = [j.score if j.psnr >= floor or c.mix == 0 else np.inf
-              for c, j in zip(candidates, judged, strict=True)]
-    return candidates[int(np.argmin(scores))], judged
+    return candidates[pick(candidates, judged, floor)], judged
+
+
+def pick(candidates: tuple[SamplerSettings, ...] | list[SamplerSettings],
+         judged: list[Judgement], floor: float) -> int:
+    """Index of the lowest score among the candidates that decode at ``floor`` dB or above;
+    mix 0 (the INR itself) is always eligible."""
+    return int(np.argmin([j.score if j.psnr >= floor or c.mix == 0 else np.inf
+                          for c, j in zip(candidates, judged, strict=True)]))
