@@ -243,5 +243,45 @@ def test_rate_control_never_trades_quality_for_a_fuller_payload(sample, monkeypa
             m.setattr(rate_control, "_coarser_codes", lambda code: [])
             finest = fitted.quantize(budget)
         assert got <= mse() + 1e-9, f"budget {budget}"
-        assert chosen.payload.latent_step >= finest.payload.latent_step or \
-            chosen.size > finest.size  # a finer step is only ever the fill's
+        # a finer step is only ever the fill's: the step just finer than the finest that fits
+        assert chosen.payload.latent_step >= finest.payload.latent_step - 1
+
+
+def test_the_trained_step_is_always_a_rate_control_candidate():
+    """The geometric ladder of coarser steps can jump over step 1, the step the latents were
+    rounded at in training and the synthesis learned (docs/inr.md, "Training overshot its
+    rate")."""
+    from exvc.bitstream.segment import LATENT_STEP_ONE
+    from exvc.encode.rate_control import _coarser_codes
+
+    for code in (180, 230, 241, 250, 255):
+        assert LATENT_STEP_ONE in _coarser_codes(code), code
+    assert all(c > 300 for c in _coarser_codes(300))  # never finer than the finest that fits
+
+
+def test_rounded_zeros_feel_the_rate_in_the_rounding_phase():
+    """The soft rate has the rounded latents' bits as its value, and the smooth proxy's pull
+    toward zero as its gradient, also for latents that round to zero. The plain
+    straight-through rate gives those no gradient, and training then let them drift over the
+    threshold: the rate rose by half past its target (docs/inr.md, "Training overshot its
+    rate")."""
+    import torch
+
+    from exvc.encode.fit import _soft_rate
+    from exvc.models.rate import laplace_bits
+
+    latents = torch.tensor([[-1.4, -0.3, 0.0, 0.2, 0.45, 0.7, 2.2]], requires_grad=True)
+    log_scale = torch.zeros(1, requires_grad=True)
+    bits = _soft_rate(latents, log_scale)
+    assert bits.item() == pytest.approx(laplace_bits(torch.round(latents), log_scale).item())
+    bits.backward()
+    grad = latents.grad[0]
+    values = latents.detach()[0]
+    moving = values != 0
+    # every nonzero latent, rounded to zero or not, is pulled toward zero
+    assert torch.all(torch.sign(grad[moving]) == torch.sign(values[moving]))
+    assert float(grad[3].abs()) > 0.1 and float(grad[4].abs()) > 0.1  # 0.2, 0.45 round to 0
+    # the scales learn from the rounded values, as the proxy's value says
+    ref = torch.zeros(1, requires_grad=True)
+    laplace_bits(torch.round(latents.detach()), ref).backward()
+    assert torch.allclose(log_scale.grad, ref.grad)

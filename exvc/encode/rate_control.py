@@ -100,10 +100,10 @@ def fit_to_budget(model: GridINR, weight_codes: list[int], budget: int,
     ``k`` latents that sit closest to their threshold, with ``k`` found by bisection (the
     fill). The coded size is not monotonic in ``k`` (the entropy model's integer parameters
     move with it), and the rendered quality is not monotonic in the step either. The finest
-    fitting step, ``COARSER_STEPS`` coarser ones and the fill are therefore all rendered on 8
-    frames of ``frames`` (the segment's video), and the lowest MSE wins (ties: the finest
-    step); docs/inr.md, "The fill can cost more than it buys" and "The finest step is not the
-    best".
+    fitting step, ``COARSER_STEPS`` coarser ones (and the trained step) and the fill are all
+    rendered on 8 frames of ``frames`` (the segment's video), and the lowest MSE wins (ties:
+    the finest step); docs/inr.md, "The fill can cost more than it buys" and "The finest step
+    is not the best".
     """
     weights = [quantize_tensor(p, c)
                for p, c in zip(synthesis_tensors(model), weight_codes, strict=True)]
@@ -131,9 +131,13 @@ def fit_to_budget(model: GridINR, weight_codes: list[int], budget: int,
 
 
 def _coarser_codes(code: int) -> list[int]:
-    """Latent step codes from ``code`` x COARSER_RATIO up, geometric, at most MAX_LATENT_CODE."""
+    """Latent step codes from ``code`` x COARSER_RATIO up, geometric, at most MAX_LATENT_CODE,
+    and the step training rounded at (LATENT_STEP_ONE) when it is coarser than ``code``: the
+    geometric ladder can step over it, and it is the step the synthesis learned."""
     codes = {min(MAX_LATENT_CODE, round(code * COARSER_RATIO ** k))
              for k in range(1, COARSER_STEPS + 1)}
+    if code < LATENT_STEP_ONE:
+        codes.add(LATENT_STEP_ONE)
     return sorted(codes - {code})
 
 

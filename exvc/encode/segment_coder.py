@@ -16,11 +16,23 @@ from exvc.encode.rate_control import (
     choose_weight_steps,
     fit_to_budget,
 )
+from exvc.models.quantize import segment_layout
 
-# Share of the payload budget that training aims the latents at; the rest pays for the
-# synthesis weights and side information, and leaves the bisection room to land exactly.
+# What training aims the latents at: the budget less the synthesis weights (at about
+# _WEIGHT_BITS each, the top of 3.9-8.0 measured) and a _MARGIN, but at least _LATENT_SHARE of
+# it. Training lands its latents within a few percent of the aim, and over it the rate
+# controller must coarsen the step, which costs far more than a few unused bytes
+# (docs/inr.md, "Training overshot its rate").
 _LATENT_SHARE = 0.8
+_WEIGHT_BITS = 7.5
+_MARGIN = 0.03
 MIN_SEGMENT_BUDGET = 16
+
+
+def latent_target_bits(budget: int, weights: int) -> float:
+    """Bits the latents of a ``budget``-byte payload aim at, with ``weights`` synthesis
+    weights to pay for."""
+    return 8 * max(_LATENT_SHARE * budget, (1 - _MARGIN) * budget - _WEIGHT_BITS * weights / 8)
 
 
 class FittedSegment:
@@ -61,8 +73,9 @@ def fit_inr(video: torch.Tensor, budget: int, plan: Plan, seed: int = 0,
         if report is not None:
             report(step, steps, "fit")
 
-    fit = fit_segment(video, cfg, _LATENT_SHARE * 8 * budget, plan.schedule, seed=seed,
-                      on_step=on_step)
+    weights = sum(segment_layout(cfg.fields(), t, h, w).weight_sizes)
+    fit = fit_segment(video, cfg, latent_target_bits(budget, weights), plan.schedule,
+                      seed=seed, on_step=on_step)
     # Keep the trained floats: quantize() starts from them for every budget it is asked.
     return FittedSegment(fit, choose_weight_steps(fit.model, video, fit.lam), video)
 
