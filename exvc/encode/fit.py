@@ -17,7 +17,7 @@ a straight-through gradient, so the integers the decoder gets are what was train
 second phase the rate term's *value* is that of the rounded latents but its *gradient* is the
 smooth proxy's at the unrounded ones ("soft rate"). The rate of a rounded zero has no gradient,
 so with the plain straight-through rate nothing held zeros back: the distortion gradient
-pushed them over the rounding threshold, and the rate rose by 27-58 % in the last 30 % of
+pushed them over the rounding threshold, and the rate rose by 27-74 % in the last 30 % of
 training, far past its target (docs/inr.md, "Training overshot its rate").
 """
 
