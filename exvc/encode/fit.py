@@ -4,7 +4,7 @@ The loss is ``MSE + lambda * latent_bpp``. Lambda is the slope of the distortion
 the operating point, which scales like ``distortion / rate``; we start from the video's
 variance over the target rate (``lambda_scale`` calibrated in docs/inr.md) and correct it at
 ``lambda_checks`` from the *coded* size of the rounded latents (the range coder run on them,
-not the proxy, which undercounted by up to a quarter). Steering lambda at every step (dual
+not the proxy, which undercounted by up to a third). Steering lambda at every step (dual
 ascent) was measured and lost: the latents' rate reacts to lambda with a long lag, so the
 controller overshoots (docs/inr.md). Late in training, with the learning rate decayed, the
 rate hardly rises when lambda falls, so a rate under its target is corrected more strongly
