@@ -263,7 +263,7 @@ def test_rounded_zeros_feel_the_rate_in_the_rounding_phase():
     """The soft rate has the rounded latents' bits as its value, and the smooth proxy's pull
     toward zero as its gradient, also for latents that round to zero. The plain
     straight-through rate gives those no gradient, and training then let them drift over the
-    threshold: the rate rose by half past its target (docs/inr.md, "Training overshot its
+    threshold, and the rate ended far past its target (docs/inr.md, "Training overshot its
     rate")."""
     import torch
 
