@@ -345,6 +345,29 @@ def test_an_adapter_is_kept_exactly_when_it_lowers_the_loss_by_the_margin(
     assert not hasattr(prior.unet, "peft_config")  # the prior is left as it was
 
 
+def test_the_keep_or_drop_judge_is_the_adapters_training_loss(video, priors):
+    """The adapter decision compares training losses on the probe frames, not dp_score,
+    which turned down adapters that helped (docs/dinr.md, "Keeping an adapter")."""
+    from exvc.encode.adapter_coder import AdapterCoder, training_loss
+    from exvc.encode.perception import as_delivered, dp_score, psnr
+    from exvc.encode.sampler_choice import probe_ids
+    from exvc.prior.sampler import padded_size
+
+    prior = load_prior(priors[0])
+    frames = torch.from_numpy(np.stack(video[0]))
+    inr = torch.nn.functional.avg_pool2d(frames, 3, 1, 1)  # a blurred stand-in for the INR
+    coder = AdapterCoder(prior, SamplerSettings(), noise_for(prior, 0, H, W),
+                         padded_size(prior, H, W), seed=3)
+    ids = probe_ids(len(frames))
+    with torch.inference_mode():
+        out = as_delivered(torch.cat([sample(prior, inr[i:i + 1], coder.noise, coder.settings)
+                                      for i in ids]))
+    j = coder.evaluate_with(None, frames, inr)
+    assert j.score == pytest.approx(float(training_loss(out, frames[ids])), rel=1e-5)
+    assert j.score != pytest.approx(dp_score(out, frames[ids]), rel=1e-2)
+    assert j.psnr == pytest.approx(psnr(out, frames[ids]), rel=1e-5)
+
+
 class _FixedCoder:
     """An adapter coder whose judgements are given: the decision rule alone is tested."""
 

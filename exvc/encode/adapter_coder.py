@@ -7,9 +7,10 @@ learn (exvc.prior.adapters). The training loss on the sampled frames is
 gradient term rewards restoring real edges, which MSE alone (whose optimum is blur) does not,
 and the energy term (``exvc.encode.perception``) rewards detail of the right strength even
 where it cannot sit on the exact pixel. The weights were set by measurement (docs/dinr.md).
-The discrete choices (each layer's quantiser step, and in ``exvc.encode.dinr_segment``
-whether the adapter is kept at equal bytes) are judged by the distortion-perception score
-of ``exvc.encode.perception``.
+Each layer's quantiser step is chosen by the distortion-perception score of
+``exvc.encode.perception``. Whether the adapter is kept at equal bytes
+(``exvc.encode.dinr_segment``) is judged by the training loss itself: the score misjudged
+adapters in both directions (docs/dinr.md, "Keeping an adapter").
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 import torch
 
 from exvc.bitstream.adapter import AdapterPayload, AdapterTarget
-from exvc.encode.perception import Judgement, as_delivered, energy_mismatch, judge
+from exvc.encode.perception import Judgement, as_delivered, energy_mismatch, judge, psnr
 from exvc.encode.sampler_choice import PROBE_FRAMES, probe_ids
 from exvc.prior import adapters
 from exvc.prior.loader import Prior
@@ -89,15 +90,21 @@ class AdapterCoder:
         self.targets = default_targets(prior)
         self.scheduler = make_scheduler(prior, settings)
 
-    def evaluate(self, frames: torch.Tensor, inr: torch.Tensor, count: int = _EVAL_FRAMES
-                 ) -> Judgement:
-        """How decoding ``inr`` with the UNet as it is now compares with ``frames``, on
-        ``count`` frames."""
+    def _decode(self, frames: torch.Tensor, inr: torch.Tensor, count: int
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``count`` frames of ``inr`` decoded with the UNet as it is now, as delivered, and
+        the matching frames of ``frames``."""
         ids = probe_ids(len(frames), count)
         with torch.inference_mode():
             out = torch.cat([sample(self.prior, inr[i:i + 1], self.noise, self.settings,
                                     self.scheduler) for i in ids])
-            return judge(as_delivered(out), frames[ids])
+        return as_delivered(out), frames[ids]
+
+    def evaluate(self, frames: torch.Tensor, inr: torch.Tensor, count: int = _EVAL_FRAMES
+                 ) -> Judgement:
+        """How decoding ``inr`` with the UNet as it is now compares with ``frames`` by
+        ``dp_score``, on ``count`` frames."""
+        return judge(*self._decode(frames, inr, count))
 
     def train(self, frames: torch.Tensor, inr: torch.Tensor, schedule: AdapterSchedule,
               report: Callable[[int, int, str], None] | None = None) -> AdapterPayload | None:
@@ -159,13 +166,18 @@ class AdapterCoder:
 
     def evaluate_with(self, payload: AdapterPayload | None, frames: torch.Tensor,
                       inr: torch.Tensor) -> Judgement:
-        """``evaluate`` on the probe frames of the sampler choice, with ``payload`` loaded
-        (None: the plain prior): the keep-or-drop decision gets more frames than the search
-        for quantiser steps."""
-        if payload is None:
-            return self.evaluate(frames, inr, PROBE_FRAMES)
-        adapters.load_payload(self.prior.unet, payload)
+        """The keep-or-drop judgement of decoding ``inr`` with ``payload`` loaded (None: the
+        plain prior), on the probe frames of the sampler choice: its score is the adapters'
+        own ``training_loss``, not ``dp_score``. At equal bytes ``dp_score`` turned down
+        adapters that improved ST-LPIPS by 5-10 % (its distortion term charges the detail an
+        adapter adds); the training loss, with the keep margin, told the adapters that
+        helped from those that hurt in all twelve segments measured (docs/dinr.md,
+        "Keeping an adapter")."""
+        if payload is not None:
+            adapters.load_payload(self.prior.unet, payload)
         try:
-            return self.evaluate(frames, inr, PROBE_FRAMES)
+            out, ref = self._decode(frames, inr, PROBE_FRAMES)
         finally:
-            adapters.detach(self.prior.unet)
+            if payload is not None:
+                adapters.detach(self.prior.unet)
+        return Judgement(float(training_loss(out, ref)), psnr(out, ref))
