@@ -169,7 +169,7 @@ class AdapterCoder:
         """The keep-or-drop judgement of decoding ``inr`` with ``payload`` loaded (None: the
         plain prior), on the probe frames of the sampler choice: its score is the adapters'
         own ``training_loss``, not ``dp_score``. At equal bytes ``dp_score`` turned down
-        adapters that improved ST-LPIPS by 5-10 % (its distortion term charges the detail an
+        adapters that improved ST-LPIPS by 4-10 % (its distortion term charges the detail an
         adapter adds); the training loss, with the keep margin, told the adapters that
         helped from those that hurt in all twelve segments measured (docs/dinr.md,
         "Keeping an adapter")."""

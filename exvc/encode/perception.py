@@ -1,9 +1,11 @@
 """The dinr encoder's distortion-perception score: how it compares candidate decodings.
 
 MSE and gradient losses prefer blur, because their optimum is the conditional mean. The dinr
-encoder makes choices at equal bytes: how strongly the prior rewrites the INR frame, whether
-an adapter earns its bytes, and which quantiser step each adapter layer gets. Those choices
-should prefer outputs that look like the source. The score adds two terms, both computed over
+encoder makes choices at equal bytes: how strongly the prior rewrites the INR frame and which
+quantiser step each adapter layer gets. Those choices should prefer outputs that look like the
+source. (Whether an adapter earns its bytes was judged by this score too, until a study showed
+it turning down adapters that helped: ``exvc.encode.adapter_coder`` judges that by the
+adapters' training loss, docs/dinr.md "Keeping an adapter".) The score adds two terms, both computed over
 a three-level Laplacian pyramid:
 
 - **Perception: band-energy mismatch.** ``|log((E_out + c) / (E_ref + c))|``, where ``E`` is
