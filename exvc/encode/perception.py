@@ -3,10 +3,10 @@
 MSE and gradient losses prefer blur, because their optimum is the conditional mean. The dinr
 encoder makes choices at equal bytes: how strongly the prior rewrites the INR frame and which
 quantiser step each adapter layer gets. Those choices should prefer outputs that look like the
-source. (Whether an adapter earns its bytes was judged by this score too, until a study showed
-it turning down adapters that helped: ``exvc.encode.adapter_coder`` judges that by the
-adapters' training loss, docs/dinr.md "Keeping an adapter".) The score adds two terms, both computed over
-a three-level Laplacian pyramid:
+source. (Whether an adapter earns its bytes was judged by this score too, until a study
+showed it turning down adapters that helped: ``exvc.encode.adapter_coder`` judges that by
+the adapters' training loss, docs/dinr.md "Keeping an adapter".) The score adds two terms,
+both computed over a three-level Laplacian pyramid:
 
 - **Perception: band-energy mismatch.** ``|log((E_out + c) / (E_ref + c))|``, where ``E`` is
   the mean absolute band value on 8×8 tiles. Missing detail (blur) costs, and so does invented
