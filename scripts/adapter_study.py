@@ -26,26 +26,9 @@ from exvc.bench.stlpips import STLPIPS
 from exvc.decode.decoder import parse_stream
 from exvc.encode import adapter_coder
 from exvc.encode.encoder import encode_video
-from exvc.encode.perception import as_delivered, dp_score, psnr
+from exvc.encode.perception import dp_score, psnr
 from exvc.encode.sampler_choice import probe_ids
 from exvc.encode.settings import EncodeSettings
-from exvc.prior import adapters
-from exvc.prior.sampler import sample
-
-
-def _decode(coder, inr: torch.Tensor, payload) -> torch.Tensor:
-    """Every frame of ``inr`` decoded as the decoder would, with ``payload`` (or none)."""
-    unet = coder.prior.unet
-    if payload is not None:
-        adapters.load_payload(unet, payload)
-    try:
-        with torch.inference_mode():
-            return as_delivered(torch.cat([
-                sample(coder.prior, inr[i:i + 1], coder.noise, coder.settings, coder.scheduler)
-                for i in range(len(inr))]))
-    finally:
-        if payload is not None:
-            adapters.detach(unet)
 
 
 def _u8(x: torch.Tensor) -> torch.Tensor:
@@ -58,9 +41,8 @@ def _study(spec, bpp: float, frames: int, lp: STLPIPS, out: Path) -> None:
     original = adapter_coder.AdapterCoder.evaluate_with
 
     def recording(self, payload, video, inr):
-        j = original(self, payload, video, inr)
-        calls.append((self, payload, video.clone(), inr.clone(), j))
-        return j
+        calls.append((self, payload, video.clone(), inr.clone()))
+        return original(self, payload, video, inr)
 
     adapter_coder.AdapterCoder.evaluate_with = recording
     try:
@@ -75,24 +57,25 @@ def _study(spec, bpp: float, frames: int, lp: STLPIPS, out: Path) -> None:
     print(f"{'segment':>8} {'score':>9} {'loss':>9} {'score':>9} {'loss':>9} "
           f"{'PSNR (a)/(b)':>13} {'ST-LPIPS (a)/(b)':>15} {'encoder':>8} {'frames':>6}")
     segment = -1
-    for k, (coder, payload, video, inr, _) in enumerate(calls):
+    for k, (coder, payload, video, inr) in enumerate(calls):
         if payload is not None:
             continue
         segment += 1
         if k + 1 == len(calls) or calls[k + 1][1] is None:
             print(f"{segment:>8} no adapter candidate")
             continue
-        _, pb, _, inr_b, _ = calls[k + 1]
-        a, b = _decode(coder, inr, None), _decode(coder, inr_b, pb)
+        _, adapter, _, inr_b = calls[k + 1]
+        a, _ = coder.decode_with(None, video, inr, len(video))
+        b, _ = coder.decode_with(adapter, video, inr_b, len(video))
         ids = probe_ids(len(video))
         gains = [1 - measure(b[f], video[f]) / measure(a[f], video[f])
                  for f in (ids, slice(None)) for measure in (dp_score, _loss)]
-        pa, pb_ = psnr(a, video), psnr(b, video)
+        pa, pb = psnr(a, video), psnr(b, video)
         la, lb = (lp.clip(list(video.numpy()), list(x.numpy())) for x in (a, b))
         torch.save({"video": _u8(video), "a": _u8(a), "b": _u8(b)},
                    out / f"{spec.name}_{bpp}_segment{segment}.pt")
         print(f"{segment:>8} " + " ".join(f"{g:9.2%}" for g in gains) +
-              f" {pa:6.2f}/{pb_:6.2f} {la:7.4f}/{lb:7.4f} "
+              f" {pa:6.2f}/{pb:6.2f} {la:7.4f}/{lb:7.4f} "
               f"{'kept' if kept[segment] else 'dropped':>8} {len(video):>6}", flush=True)
 
 

@@ -164,20 +164,27 @@ class AdapterCoder:
               for t, c in zip(targets, codes, strict=True)]
         return AdapterPayload(RANK, RANK, self.seed, tg, qs)
 
-    def evaluate_with(self, payload: AdapterPayload | None, frames: torch.Tensor,
-                      inr: torch.Tensor) -> Judgement:
-        """The keep-or-drop judgement of decoding ``inr`` with ``payload`` loaded (None: the
-        plain prior), on the probe frames of the sampler choice: its score is the adapters'
-        own ``training_loss``, not ``dp_score``. At equal bytes ``dp_score`` turned down
-        adapters that improved ST-LPIPS by 4-10 % (its distortion term charges the detail an
-        adapter adds); the training loss, with the keep margin, told the adapters that
-        helped from those that hurt in all twelve segments measured (docs/dinr.md,
-        "Keeping an adapter")."""
+    def decode_with(self, payload: AdapterPayload | None, frames: torch.Tensor,
+                    inr: torch.Tensor, count: int = PROBE_FRAMES
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``count`` frames of ``inr`` (the sampler choice's probe frames by default) decoded
+        with ``payload`` loaded (None: the plain prior), as delivered, and the matching
+        frames of ``frames``. The UNet is left without adapters."""
         if payload is not None:
             adapters.load_payload(self.prior.unet, payload)
         try:
-            out, ref = self._decode(frames, inr, PROBE_FRAMES)
+            return self._decode(frames, inr, count)
         finally:
             if payload is not None:
                 adapters.detach(self.prior.unet)
+
+    def evaluate_with(self, payload: AdapterPayload | None, frames: torch.Tensor,
+                      inr: torch.Tensor) -> Judgement:
+        """The keep-or-drop judgement of ``decode_with(payload, frames, inr)``: its score is
+        the adapters' own ``training_loss``, not ``dp_score``. At equal bytes ``dp_score``
+        turned down adapters that improved ST-LPIPS by 4-10 % (its distortion term charges
+        the detail an adapter adds); the training loss, with the keep margin, told the
+        adapters that helped from those that hurt in all twelve segments measured
+        (docs/dinr.md, "Keeping an adapter")."""
+        out, ref = self.decode_with(payload, frames, inr)
         return Judgement(float(training_loss(out, ref)), psnr(out, ref))
