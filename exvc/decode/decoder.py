@@ -188,10 +188,13 @@ class PriorMismatchError(DinrError):
 
 
 def resolve_prior(record, prior=None):
-    """The prior to decode a dinr file with: ``prior`` (a loaded Prior, a folder or hub id,
-    or None for the bundled default), checked against the file's record."""
-    from exvc.prior.loader import Prior, load_prior
+    """The prior to decode a dinr file with: ``prior`` (a loaded Prior, a folder, hub id or
+    bundled name), checked against the file's record. None picks the bundled prior that the
+    record names (a file from an older default decodes with that default), else the default."""
+    from exvc.prior.loader import Prior, bundled_prior_for, load_prior
 
+    if prior is None:
+        prior = bundled_prior_for(record.matches)
     loaded = prior if isinstance(prior, Prior) else load_prior(prior)
     if not record.matches(loaded.digest):
         raise PriorMismatchError(

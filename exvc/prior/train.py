@@ -1,4 +1,4 @@
-"""Train the bundled prior: ``python -m exvc.prior.train --out exvc/prior/default``.
+"""Train a bundled prior: ``python -m exvc.prior.train --out exvc/prior/bundled/NAME``.
 
 A small pixel-space diffusers UNet (frames pixel-unshuffled by 2, condition concatenated) is
 trained with the standard denoising loss, predicting the clean sample, on random crops of the
@@ -74,7 +74,8 @@ def _batch(levels: list[list[torch.Tensor]], batch: int, patch: int,
 
 
 def train(out: Path, steps: int, batch: int, patch: int, lr: float, seed: int,
-          plot: Path | None, threads: int | None) -> dict:
+          plot: Path | None, threads: int | None, init: Path | None = None,
+          restore: float = 0.0, name: str = "exvc-default-1") -> dict:
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
@@ -82,6 +83,12 @@ def train(out: Path, steps: int, batch: int, patch: int, lr: float, seed: int,
     photos = load_all()
     levels = [_pyramid(torch.from_numpy(p), patch) for _, p in photos]
     unet, sched = default_unet(), default_scheduler()
+    init_digest = None
+    if init is not None:
+        start = load_prior(init)
+        init_digest = start.digest.hex()
+        unet.load_state_dict(start.unet.state_dict())
+        unet.requires_grad_(True)
     ema = {k: v.detach().clone() for k, v in unet.state_dict().items()}
     opt = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=0.0)
     alphas = sched.alphas_cumprod
@@ -97,7 +104,12 @@ def train(out: Path, steps: int, batch: int, patch: int, lr: float, seed: int,
         c = F.pixel_unshuffle(cond * 2 - 1, UNSHUFFLE)
         t = torch.randint(0, MAX_TIMESTEP, (batch,), generator=gen)
         a = alphas[t].view(-1, 1, 1, 1)
-        noisy = a.sqrt() * x0 + (1 - a).sqrt() * torch.randn(x0.shape, generator=gen)
+        # With probability ``restore`` the noisy sample is built from the condition, as the
+        # sampler builds its first step from the INR frame, not from the clean sample.
+        start = x0
+        if restore > 0:
+            start = torch.where(torch.rand(batch, 1, 1, 1, generator=gen) < restore, c, x0)
+        noisy = a.sqrt() * start + (1 - a).sqrt() * torch.randn(x0.shape, generator=gen)
         pred = unet(torch.cat([noisy, c], 1), t).sample
         loss = F.mse_loss(pred, x0)
         opt.zero_grad(set_to_none=True)
@@ -118,16 +130,18 @@ def train(out: Path, steps: int, batch: int, patch: int, lr: float, seed: int,
     unet.save_pretrained(out / "unet", safe_serialization=True)
     sched.save_pretrained(out / "scheduler")
     (out / SPEC_FILE).write_text(json.dumps(
-        {"name": "exvc-default-1", "unshuffle": UNSHUFFLE}, indent=2) + "\n")
+        {"name": name, "unshuffle": UNSHUFFLE}, indent=2) + "\n")
     digest = load_prior(out).digest.hex()
     record = {
         "command": f"python -m exvc.prior.train --out {out} --steps {steps} --batch {batch} "
-                   f"--patch {patch} --lr {lr} --seed {seed}",
+                   f"--patch {patch} --lr {lr} --seed {seed} --restore {restore} --name {name}"
+                   + (f" --init {init}" if init is not None else ""),
         "torch": torch.__version__, "threads": torch.get_num_threads(),
         "seconds": round(time.time() - t0), "parameters": sum(p.numel() for p in unet.parameters()),
         "sources": [{"package": s.package, "path": s.path, "licence": s.licence,
                      "credit": s.credit} for s in SOURCES],
-        "max_timestep": MAX_TIMESTEP, "ema_decay": 0.998, "digest_sha256": digest,
+        "max_timestep": MAX_TIMESTEP, "ema_decay": 0.998, "restore": restore,
+        "init_digest_sha256": init_digest, "digest_sha256": digest,
         "loss_every_25_steps": [[s, round(v, 6)] for s, v in log],
     }
     (out / "training.json").write_text(json.dumps(record, indent=1) + "\n")
@@ -165,8 +179,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--plot", type=Path, default=None)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--init", type=Path, default=None,
+                   help="start from this prior's UNet (fine-tuning) instead of random weights")
+    p.add_argument("--restore", type=float, default=0.0,
+                   help="fraction of samples noised from the condition instead of the clean crop")
+    p.add_argument("--name", default="exvc-default-1")
     a = p.parse_args(argv)
-    record = train(a.out, a.steps, a.batch, a.patch, a.lr, a.seed, a.plot, a.threads)
+    record = train(a.out, a.steps, a.batch, a.patch, a.lr, a.seed, a.plot, a.threads,
+                   a.init, a.restore, a.name)
     print(f"wrote {a.out} ({record['parameters']} parameters, sha256 {record['digest_sha256']})")
 
 
