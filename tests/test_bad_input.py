@@ -365,7 +365,7 @@ CASES = [
     Case("dinr-prior-mismatch", "`dinr` .dinr encoded with another prior than the one loaded",
          ["-i", "in.dinr", "out.mkv"], 1,
          "in.dinr: prior mismatch: this .dinr was encoded with prior 'someone-else' (sha256 "
-         "0000000000000000...), but 'exvc-default-1' (sha256 …) is loaded; pass the "
+         "0000000000000000...), but 'exvc-default-2' (sha256 …) is loaded; pass the "
          "encoder's prior with -prior",
          setup=data_file("in.dinr", _forge({"codec": 1},
                                            after_head=[Chunk(PRIOR, _prior_record())])),

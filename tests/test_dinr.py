@@ -38,7 +38,14 @@ from exvc.encode.encoder import encode_video
 from exvc.encode.settings import EncodeSettings
 from exvc.media.types import ColourInfo, VideoInfo
 from exvc.prior import adapters
-from exvc.prior.loader import DEFAULT_DIR, PriorError, load_prior
+from exvc.prior.loader import (
+    DEFAULT_DIR,
+    DEFAULT_NAME,
+    PriorError,
+    bundled_prior_for,
+    bundled_priors,
+    load_prior,
+)
 from exvc.prior.noise import gaussian_field
 from exvc.prior.sampler import SamplerSettings, noise_for, sample, timesteps
 
@@ -118,10 +125,26 @@ def test_missing_prior_is_a_clear_error(tmp_path):
 def test_bundled_prior_is_small_loads_offline_and_matches_its_record():
     size = sum(f.stat().st_size for f in DEFAULT_DIR.rglob("*") if f.is_file())
     assert size <= 30 << 20
-    record = json.loads((DEFAULT_DIR / "training.json").read_text())
-    prior = load_prior()
-    assert prior.digest.hex() == record["digest_sha256"]
-    assert all(s["licence"] for s in record["sources"])
+    assert load_prior().name == DEFAULT_NAME
+    for name, (folder, digest) in bundled_priors().items():
+        record = json.loads((folder / "training.json").read_text())
+        prior = load_prior(name)  # a bundled prior is also found by its name
+        assert prior.name == name and prior.digest == digest  # the weights are the record's
+        assert all(s["licence"] for s in record["sources"])
+        if record.get("init_digest_sha256"):  # fine-tuned: its starting point ships too
+            assert any(d.hex() == record["init_digest_sha256"]
+                       for _, d in bundled_priors().values())
+
+
+def test_a_file_of_an_older_default_prior_finds_it_by_identity():
+    """Files encoded before the default changed name exvc-default-1 in their PRIOR chunk;
+    decoding without -prior picks that bundled prior, and naming another one still fails."""
+    old, new = bundled_priors()["exvc-default-1"][1], bundled_priors()[DEFAULT_NAME][1]
+    assert old != new
+    record = PriorRecord(old[:8], "", 0, 8, 2)
+    assert bundled_prior_for(record.matches).name == "exvc-default-1"
+    assert bundled_prior_for(PriorRecord(new[:8], "", 0, 8, 2).matches) == DEFAULT_DIR
+    assert bundled_prior_for(PriorRecord(bytes(8), "", 0, 8, 2).matches) is None
 
 
 # --- portable noise and sampler ---------------------------------------------------------

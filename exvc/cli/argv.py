@@ -80,8 +80,9 @@ OPTIONS: tuple[OptionDef, ...] = (
     OptionDef("threads", FILE, "N", "threads for this file's codec (0 or auto = automatic)",
               "threads", values.parse_threads),
     OptionDef("prior", FILE, "DIR|ID", "diffusion prior of the dinr codec (input: to decode "
-              "a .dinr with; output: to encode with): a diffusers folder or hub id; default: "
-              "the bundled prior", "prior", str),
+              "a .dinr with; output: to encode with): a diffusers folder, a hub id or a bundled "
+              "prior's name; default: the bundled exvc-default-2 (decoding: the bundled prior "
+              "the file names)", "prior", str),
     # output only
     OptionDef("c", OUTPUT, "CODEC", "video encoder: dinr (diffusion, default) or inr (INR "
               "only) for .dinr, any FFmpeg encoder for video, copy for .dinr to .dinr "

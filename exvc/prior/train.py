@@ -146,11 +146,12 @@ def train(out: Path, steps: int, batch: int, patch: int, lr: float, seed: int,
     }
     (out / "training.json").write_text(json.dumps(record, indent=1) + "\n")
     if plot is not None:
-        _plot(log, plot)
+        _plot(log, plot, f"{name}: training loss"
+              + (f" (restore {restore})" if restore else ""))
     return record
 
 
-def _plot(log: list[tuple[int, float]], path: Path) -> None:
+def _plot(log: list[tuple[int, float]], path: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -161,7 +162,7 @@ def _plot(log: list[tuple[int, float]], path: Path) -> None:
     ax.set_xlabel("step")
     ax.set_ylabel("denoising MSE (sample space)")
     ax.set_yscale("log")
-    ax.set_title("exvc default prior: training loss")
+    ax.set_title(title)
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
