@@ -312,6 +312,20 @@ def test_dinr_info_block():
         assert re.search(rf"{name}\s+:\s+{size} bytes", table), name
 
 
+def test_dinr_info_names_a_bundled_prior_without_loading_torch():
+    """Since format 1.2 a file records 8 bytes of its prior's identity and no name; probing
+    names the bundled prior it belongs to, and stays torch-free."""
+    compat = REPO / "tests" / "data" / "compat"
+    code = ("import sys; from pathlib import Path; from exvc.cli.info import dinr_info_lines; "
+            "from exvc.decode.decoder import probe; "
+            f"print(dinr_info_lines(probe(Path({str(compat / 'v1.2' / 'basic_16x16_4f.dinr')!r})"
+            ".read_bytes()), 'x')[3]); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                         text=True, check=True).stdout.splitlines()
+    assert out == ["  Prior: exvc-default-1 (bundled, sha256 abe8c98b5a4b3915), ddim-mixed 1 "
+                   "of 8 steps, mixed 0/16 with the INR", "False"]
+
+
 def test_colour_and_number_formats():
     assert describe_pix_fmt("yuv420p", ColourInfo()) == "yuv420p(tv)"
     assert describe_pix_fmt("yuv420p10le", ColourInfo(9, 9, 16, True)) == (

@@ -38,14 +38,8 @@ from exvc.encode.encoder import encode_video
 from exvc.encode.settings import EncodeSettings
 from exvc.media.types import ColourInfo, VideoInfo
 from exvc.prior import adapters
-from exvc.prior.loader import (
-    DEFAULT_DIR,
-    DEFAULT_NAME,
-    PriorError,
-    bundled_prior_for,
-    bundled_priors,
-    load_prior,
-)
+from exvc.prior.bundled import DEFAULT_DIR, DEFAULT_NAME, bundled_prior_for, bundled_priors
+from exvc.prior.loader import PriorError, load_prior
 from exvc.prior.noise import gaussian_field
 from exvc.prior.sampler import SamplerSettings, noise_for, sample, timesteps
 

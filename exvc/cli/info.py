@@ -12,6 +12,7 @@ from typing import Any
 
 from exvc.bitstream.prior_chunk import MIX_ONE
 from exvc.media.types import ColourInfo, VideoInfo
+from exvc.prior.bundled import bundled_prior_for
 
 # H.273 code points -> FFmpeg's names (libavutil/pixdesc.c).
 MATRIX_NAMES = {
@@ -107,6 +108,13 @@ def _video_props(video: VideoInfo) -> str:
             f"{format_fps(video.fps)} fps")
 
 
+def _prior_label(record: Any) -> str:
+    """The record's label, with the bundled prior's name where it is one (since format 1.2 a
+    file records only 8 bytes of the identity, no name)."""
+    folder = None if record.name else bundled_prior_for(record.matches)
+    return record.label if folder is None else f"{folder.name} (bundled, {record.label})"
+
+
 def dinr_info_lines(info: Any, url: str, index: int = 0) -> list[str]:
     """The block for a .dinr input, from a ``DinrInfo`` (video, codec, version, file_bytes,
     sections, metadata, bpp)."""
@@ -122,7 +130,7 @@ def dinr_info_lines(info: Any, url: str, index: int = 0) -> list[str]:
     lines.append(stream)
     prior = getattr(info, "prior", None)
     if prior is not None:
-        lines.append(f"  Prior: {prior.label}, "
+        lines.append(f"  Prior: {_prior_label(prior)}, "
                      f"{prior.sampler_name} {prior.run_steps} of {prior.grid_steps} steps"
                      + (f", mixed {prior.mix}/{MIX_ONE} with the INR" if prior.mix < MIX_ONE
                         else ""))

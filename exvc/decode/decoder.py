@@ -191,7 +191,8 @@ def resolve_prior(record, prior=None):
     """The prior to decode a dinr file with: ``prior`` (a loaded Prior, a folder, hub id or
     bundled name), checked against the file's record. None picks the bundled prior that the
     record names (a file from an older default decodes with that default), else the default."""
-    from exvc.prior.loader import Prior, bundled_prior_for, load_prior
+    from exvc.prior.bundled import bundled_prior_for
+    from exvc.prior.loader import Prior, load_prior
 
     if prior is None:
         prior = bundled_prior_for(record.matches)

@@ -12,8 +12,8 @@ noisy sample followed by the condition, either the condition in the sample's own
 
 The identity of a prior is the SHA-256 of its weights and configs (:func:`prior_digest`);
 a ``.dinr`` records it, so a file never decodes silently against another prior. The package
-bundles every default prior it has shipped (``bundled/<name>/``): a file made with an older
-default finds its own prior by that identity (:func:`bundled_prior_for`).
+bundles every default prior it has shipped (:mod:`exvc.prior.bundled`): a file made with an
+older default finds its own prior by that identity.
 """
 
 from __future__ import annotations
@@ -26,10 +26,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-BUNDLED_DIR = Path(__file__).parent / "bundled"
-DEFAULT_NAME = "exvc-default-2"
-DEFAULT_DIR = BUNDLED_DIR / DEFAULT_NAME
-RECORD_FILE = "training.json"
+from exvc.prior.bundled import DEFAULT_DIR, bundled_priors
+
 SPEC_FILE = "exvc_prior.json"
 _UNETS = ("UNet2DModel", "UNet2DConditionModel")
 _VAES = ("AutoencoderKL", "AutoencoderTiny")
@@ -153,31 +151,14 @@ def _load_component(source: str, subfolder: str, allowed: tuple[str, ...]):
                          f"({type(exc).__name__})") from None
 
 
-def bundled_priors() -> dict[str, tuple[Path, bytes]]:
-    """Every prior shipped in the package: name -> (folder, identity from its training
-    record). Reads JSON only; :func:`load_prior` recomputes the identity from the weights."""
-    found = {}
-    for record in sorted(BUNDLED_DIR.glob(f"*/{RECORD_FILE}")):
-        digest = json.loads(record.read_text())["digest_sha256"]
-        found[record.parent.name] = (record.parent, bytes.fromhex(digest))
-    return found
-
-
-def bundled_prior_for(matches) -> Path | None:
-    """The folder of the bundled prior whose identity satisfies ``matches`` (a predicate on
-    the 32-byte digest, such as a file's prior record), the default first; None if none."""
-    priors = bundled_priors()
-    names = sorted(priors, key=lambda n: n != DEFAULT_NAME)
-    return next((priors[n][0] for n in names if matches(priors[n][1])), None)
-
-
 def load_prior(source: str | Path | None = None) -> Prior:
     """Load the prior at ``source``: a directory, a hub id, or the name of a bundled prior
     (``exvc-default-1``); None is the bundled default."""
     import diffusers
 
-    if source is not None and str(source) in bundled_priors():
-        source = bundled_priors()[str(source)][0]
+    bundled = bundled_priors()
+    if source is not None and str(source) in bundled:
+        source = bundled[str(source)][0]
     src = str(DEFAULT_DIR if source is None else source)
     path = Path(src)
     if source is not None and not path.exists() and (src.startswith((".", "/", "~"))
