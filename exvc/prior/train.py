@@ -75,9 +75,10 @@ def _batch(levels: list[list[torch.Tensor]], batch: int, patch: int,
 
 def train(out: Path, steps: int, batch: int, patch: int, lr: float, seed: int,
           plot: Path | None, threads: int | None, init: Path | None = None,
-          restore: float = 0.0, name: str = "exvc-default-1") -> dict:
+          restore: float = 0.0, name: str | None = None) -> dict:
     if threads:
         torch.set_num_threads(threads)
+    name = name or out.name
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     photos = load_all()
@@ -85,9 +86,9 @@ def train(out: Path, steps: int, batch: int, patch: int, lr: float, seed: int,
     unet, sched = default_unet(), default_scheduler()
     init_digest = None
     if init is not None:
-        start = load_prior(init)
-        init_digest = start.digest.hex()
-        unet.load_state_dict(start.unet.state_dict())
+        initial = load_prior(init)
+        init_digest = initial.digest.hex()
+        unet.load_state_dict(initial.unet.state_dict())
         unet.requires_grad_(True)
     ema = {k: v.detach().clone() for k, v in unet.state_dict().items()}
     opt = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=0.0)
@@ -184,7 +185,7 @@ def main(argv: list[str] | None = None) -> None:
                    help="start from this prior's UNet (fine-tuning) instead of random weights")
     p.add_argument("--restore", type=float, default=0.0,
                    help="fraction of samples noised from the condition instead of the clean crop")
-    p.add_argument("--name", default="exvc-default-1")
+    p.add_argument("--name", default=None, help="the prior's name (default: the --out folder's)")
     a = p.parse_args(argv)
     record = train(a.out, a.steps, a.batch, a.patch, a.lr, a.seed, a.plot, a.threads,
                    a.init, a.restore, a.name)
