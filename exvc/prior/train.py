@@ -26,6 +26,7 @@ from exvc.prior.loader import SPEC_FILE, load_prior
 
 UNSHUFFLE = 2
 MAX_TIMESTEP = 500  # the sampler never starts above this (exvc.encode.dinr)
+MIN_FACTOR = 2.0  # degrade()'s mildest blur in both bundled priors
 
 
 def default_unet():
@@ -75,7 +76,8 @@ def _batch(levels: list[list[torch.Tensor]], batch: int, patch: int,
 
 def train(out: Path, steps: int, batch: int, patch: int, lr: float, seed: int,
           plot: Path | None, threads: int | None, init: Path | None = None,
-          restore: float = 0.0, name: str | None = None) -> dict:
+          restore: float = 0.0, name: str | None = None,
+          min_factor: float = MIN_FACTOR) -> dict:
     if threads:
         torch.set_num_threads(threads)
     name = name or out.name
@@ -100,7 +102,7 @@ def train(out: Path, steps: int, batch: int, patch: int, lr: float, seed: int,
         for g in opt.param_groups:
             g["lr"] = lr * warm * 0.5 * (1 + math.cos(math.pi * step / steps))
         clean = _batch(levels, batch, patch, gen)
-        cond = degrade(clean, gen)
+        cond = degrade(clean, gen, min_factor=min_factor)
         x0 = F.pixel_unshuffle(clean * 2 - 1, UNSHUFFLE)
         c = F.pixel_unshuffle(cond * 2 - 1, UNSHUFFLE)
         t = torch.randint(0, MAX_TIMESTEP, (batch,), generator=gen)
@@ -120,7 +122,7 @@ def train(out: Path, steps: int, batch: int, patch: int, lr: float, seed: int,
         with torch.no_grad():
             for k, v in unet.state_dict().items():
                 ema[k].mul_(0.998).add_(v.detach(), alpha=0.002)
-        running += float(loss)
+        running += loss.item()
         if (step + 1) % 25 == 0:
             log.append((step + 1, running / 25))
             print(f"step {step + 1}/{steps} loss {running / 25:.5f} "
@@ -136,12 +138,14 @@ def train(out: Path, steps: int, batch: int, patch: int, lr: float, seed: int,
     record = {
         "command": f"python -m exvc.prior.train --out {out} --steps {steps} --batch {batch} "
                    f"--patch {patch} --lr {lr} --seed {seed} --restore {restore} --name {name}"
-                   + (f" --init {init}" if init is not None else ""),
+                   + (f" --init {init}" if init is not None else "")
+                   + (f" --min-factor {min_factor}" if min_factor != MIN_FACTOR else ""),
         "torch": torch.__version__, "threads": torch.get_num_threads(),
         "seconds": round(time.time() - t0), "parameters": sum(p.numel() for p in unet.parameters()),
         "sources": [{"package": s.package, "path": s.path, "licence": s.licence,
                      "credit": s.credit} for s in SOURCES],
         "max_timestep": MAX_TIMESTEP, "ema_decay": 0.998, "restore": restore,
+        "min_factor": min_factor,
         "init_digest_sha256": init_digest, "digest_sha256": digest,
         "loss_every_25_steps": [[s, round(v, 6)] for s, v in log],
     }
@@ -186,9 +190,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--restore", type=float, default=0.0,
                    help="fraction of samples noised from the condition instead of the clean crop")
     p.add_argument("--name", default=None, help="the prior's name (default: the --out folder's)")
+    p.add_argument("--min-factor", type=float, default=MIN_FACTOR,
+                   help="mildest blur of the condition, as a down-sampling factor (1: none)")
     a = p.parse_args(argv)
     record = train(a.out, a.steps, a.batch, a.patch, a.lr, a.seed, a.plot, a.threads,
-                   a.init, a.restore, a.name)
+                   a.init, a.restore, a.name, a.min_factor)
     print(f"wrote {a.out} ({record['parameters']} parameters, sha256 {record['digest_sha256']})")
 
 
