@@ -13,8 +13,10 @@ import math
 import torch
 import torch.nn.functional as F
 
+MIN_FACTOR = 2.0  # mildest blur, as a down-sampling factor; both bundled priors used it
 
-def degrade(x: torch.Tensor, gen: torch.Generator, min_factor: float = 2.0,
+
+def degrade(x: torch.Tensor, gen: torch.Generator, min_factor: float = MIN_FACTOR,
             max_factor: float = 10.0, max_noise: float = 0.02) -> torch.Tensor:
     """A blurred copy of each image in ``x`` (B, 3, H, W), one random strength per image."""
     out = torch.empty_like(x)

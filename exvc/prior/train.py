@@ -21,12 +21,11 @@ import torch
 import torch.nn.functional as F
 
 from exvc.prior.data import SOURCES, load_all
-from exvc.prior.degrade import degrade
+from exvc.prior.degrade import MIN_FACTOR, degrade
 from exvc.prior.loader import SPEC_FILE, load_prior
 
 UNSHUFFLE = 2
 MAX_TIMESTEP = 500  # the sampler never starts above this (exvc.encode.dinr)
-MIN_FACTOR = 2.0  # degrade()'s mildest blur in both bundled priors
 
 
 def default_unet():
