@@ -33,12 +33,24 @@ from exvc.bitstream.prior_chunk import (
     write_prior,
     write_prior_short,
 )
-from exvc.decode.decoder import PriorMismatchError, decode_video, parse_stream, probe
+from exvc.decode.decoder import (
+    PriorMismatchError,
+    decode_video,
+    parse_stream,
+    probe,
+    resolve_prior,
+)
 from exvc.encode.encoder import encode_video
 from exvc.encode.settings import EncodeSettings
 from exvc.media.types import ColourInfo, VideoInfo
 from exvc.prior import adapters
-from exvc.prior.bundled import DEFAULT_DIR, DEFAULT_NAME, bundled_prior_for, bundled_priors
+from exvc.prior.bundled import (
+    DEFAULT_DIR,
+    DEFAULT_NAME,
+    RECORD_FILE,
+    bundled_prior_for,
+    bundled_priors,
+)
 from exvc.prior.loader import PriorError, load_prior
 from exvc.prior.noise import gaussian_field
 from exvc.prior.sampler import SamplerSettings, noise_for, sample, timesteps
@@ -120,14 +132,14 @@ def test_bundled_prior_is_small_loads_offline_and_matches_its_record():
     size = sum(f.stat().st_size for f in DEFAULT_DIR.rglob("*") if f.is_file())
     assert size <= 30 << 20
     assert load_prior().name == DEFAULT_NAME
-    for name, (folder, digest) in bundled_priors().items():
-        record = json.loads((folder / "training.json").read_text())
+    priors = bundled_priors()
+    for name, (folder, digest) in priors.items():
+        record = json.loads((folder / RECORD_FILE).read_text())
         prior = load_prior(name)  # a bundled prior is also found by its name
         assert prior.name == name and prior.digest == digest  # the weights are the record's
         assert all(s["licence"] for s in record["sources"])
         if record.get("init_digest_sha256"):  # fine-tuned: its starting point ships too
-            assert any(d.hex() == record["init_digest_sha256"]
-                       for _, d in bundled_priors().values())
+            assert any(d.hex() == record["init_digest_sha256"] for _, d in priors.values())
 
 
 def test_a_file_of_an_older_default_prior_finds_it_by_identity():
@@ -137,6 +149,7 @@ def test_a_file_of_an_older_default_prior_finds_it_by_identity():
     assert old != new
     record = PriorRecord(old[:8], "", 0, 8, 2)
     assert bundled_prior_for(record.matches).name == "exvc-default-1"
+    assert resolve_prior(record).name == "exvc-default-1"  # what decoding without -prior does
     assert bundled_prior_for(PriorRecord(new[:8], "", 0, 8, 2).matches) == DEFAULT_DIR
     assert bundled_prior_for(PriorRecord(bytes(8), "", 0, 8, 2).matches) is None
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from exvc.prior.bundled import RECORD_FILE
 from exvc.prior.data import SOURCES, load_all
 from exvc.prior.degrade import MIN_FACTOR, degrade
 from exvc.prior.loader import SPEC_FILE, load_prior
@@ -148,7 +149,7 @@ def train(out: Path, steps: int, batch: int, patch: int, lr: float, seed: int,
         "init_digest_sha256": init_digest, "digest_sha256": digest,
         "loss_every_25_steps": [[s, round(v, 6)] for s, v in log],
     }
-    (out / "training.json").write_text(json.dumps(record, indent=1) + "\n")
+    (out / RECORD_FILE).write_text(json.dumps(record, indent=1) + "\n")
     if plot is not None:
         _plot(log, plot, f"{name}: training loss"
               + (f" (restore {restore})" if restore else ""))
