@@ -24,7 +24,7 @@ from exvc.bitstream.header import Header, decode_metadata, encode_metadata
 
 # The worked example of bitstream_spec.md section 8: HEAD, META {"title": "x"}, SEGMENT 00.
 EXAMPLE_HEX = (
-    "44 49 4e 52 01 02"
+    "44 49 4e 52 01 03"
     " 01 0e 40 30 0a 19 01 08 01 02 02 02 00 00 00 0a a4 09 1e 0e"
     " 81 09 01 05 74 69 74 6c 65 01 78 c4 0f c1 3d"
     " 10 01 00 23 4b 7c fa"

@@ -30,9 +30,9 @@ import av
 import numpy as np
 from av.bitstream import BitStreamFilterContext
 
-from exvc.bench.ffmpeg import Ffmpeg
 from exvc.bench.isolate import peak_mb, vm_hwm_mb
 from exvc.bench.yuv import frame_to_rgb, to_uint8
+from exvc.media.ffmpeg_exe import Ffmpeg
 
 
 @dataclass(frozen=True)

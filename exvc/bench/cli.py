@@ -123,9 +123,9 @@ def main(clips: tuple[str, ...], rates: tuple[float, ...], codecs: tuple[str, ..
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from exvc.bench.anchors import ANCHORS
-    from exvc.bench.ffmpeg import find_ffmpeg
     from exvc.bench.run import BenchConfig, run
     from exvc.encode.settings import PRESETS
+    from exvc.media.ffmpeg_exe import find_ffmpeg
 
     if preset not in PRESETS:
         raise click.BadParameter(f"choose from {', '.join(PRESETS)}", param_hint="--preset")

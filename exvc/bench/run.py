@@ -13,13 +13,13 @@ import numpy as np
 from exvc.bench import anchors as anchor_codecs
 from exvc.bench import exvc_codec
 from exvc.bench.clips import ClipSpec, load_clip
-from exvc.bench.ffmpeg import Ffmpeg
 from exvc.bench.isolate import isolated
 from exvc.bench.metrics import ClipScore
 from exvc.bench.stlpips import STLPIPS, MetricUnavailable
 from exvc.bench.vmaf import available as vmaf_available
 from exvc.bench.vmaf import vmaf
 from exvc.bench.yuv import to_yuv420p
+from exvc.media.ffmpeg_exe import Ffmpeg
 
 EXVC_CODECS = ("dinr", "inr")
 CODECS = EXVC_CODECS + tuple(anchor_codecs.ANCHORS)

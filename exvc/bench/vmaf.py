@@ -16,8 +16,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from exvc.bench.ffmpeg import Ffmpeg
 from exvc.bench.yuv import to_yuv420p, yuv420p_bytes
+from exvc.media.ffmpeg_exe import Ffmpeg
 
 
 def available(ffmpeg: Ffmpeg | None) -> bool:

@@ -16,13 +16,13 @@ from exvc.bitstream.bytesio import ByteReader, ByteWriter, DinrError, uleb_bytes
 
 __all__ = [
     "MAGIC", "VERSION_MAJOR", "VERSION_MINOR", "HEAD", "END", "SEGMENT", "ADAPTER", "PRIOR",
-    "PRIOR_SHORT", "META", "CHUNK_NAMES", "Chunk", "Container", "DinrError", "chunk_name",
+    "PRIOR_SHORT", "BASE", "META", "CHUNK_NAMES", "Chunk", "Container", "DinrError", "chunk_name",
     "is_critical", "write_container", "read_container",
 ]
 
 MAGIC = b"DINR"
 VERSION_MAJOR = 1
-VERSION_MINOR = 2
+VERSION_MINOR = 3
 PREAMBLE_SIZE = len(MAGIC) + 2
 END_SIZE = 6  # type, zero length, CRC
 
@@ -32,13 +32,14 @@ SEGMENT = 0x10
 ADAPTER = 0x20  # LoRA adapter deltas for the next segment (dinr)
 PRIOR = 0x21  # identity of the diffusion prior and the sampler (dinr), long form (1.0, 1.1)
 PRIOR_SHORT = 0x22  # the same with an 8-byte identity and no name (dinr, since 1.2)
+BASE = 0x30  # a segment's pictures coded by a standard codec (since 1.3)
 META = 0x81
 
 CHUNK_NAMES = {HEAD: "header", END: "end", SEGMENT: "segment", ADAPTER: "adapter", PRIOR: "prior",
-               PRIOR_SHORT: "prior", META: "metadata"}
+               PRIOR_SHORT: "prior", BASE: "base", META: "metadata"}
 # Types this reader can interpret; an unknown critical type is refused with "needs a newer
 # exvc".
-KNOWN_TYPES = frozenset({HEAD, END, SEGMENT, ADAPTER, PRIOR, PRIOR_SHORT, META})
+KNOWN_TYPES = frozenset({HEAD, END, SEGMENT, ADAPTER, PRIOR, PRIOR_SHORT, BASE, META})
 
 
 def chunk_name(ctype: int) -> str:

@@ -107,6 +107,14 @@ OPTIONS: tuple[OptionDef, ...] = (
               "segment where the picture changes by more than N 8-bit levels on average "
               "(default 24, 0 = off); FFmpeg encoders get it as their sc_threshold",
               "sc_threshold", values.parse_count, streams=True),
+    OptionDef("base", OUTPUT, "CODEC", "base layer of the dinr codec: vvc, av1, hevc, or none "
+              "(the INR alone, as in exvc 1); default: measured per segment among the "
+              "strongest available", "base", values.parse_base_codec),
+    OptionDef("base_scale", OUTPUT, "N", "code the base at 1/N of the output width and height "
+              "(1, 2 or 4); default: measured", "base_scale", values.parse_count),
+    OptionDef("base_framestep", OUTPUT, "N", "code every Nth frame of the base (1, 2, 4 or 8; "
+              "the decoder blends the others); default: measured", "base_framestep",
+              values.parse_count),
     OptionDef("an", OUTPUT, None, "no audio (exvc writes video only; accepted for ffmpeg "
               "compatibility, as are -sn and -dn)"),
     OptionDef("sn", OUTPUT, None, "no subtitles"),

@@ -31,6 +31,9 @@ TRANSFER_NAMES = {
 }
 UNSPECIFIED = 2
 CODEC_LONG_NAMES = {"inr": "exvc INR", "dinr": "exvc diffusion INR"}
+# what a file's frames are, by HEAD codec: with base layers, codec 0 frames are the condition
+# itself (no prior) and codec 1 frames are the condition refined by the prior
+LAYERED_NAMES = {"inr": "exvc layers, no prior", "dinr": "exvc layers + diffusion prior"}
 
 
 def describe_pix_fmt(pix_fmt: str, colour: ColourInfo) -> str:
@@ -119,7 +122,10 @@ def dinr_info_lines(info: Any, url: str, index: int = 0) -> list[str]:
     """The block for a .dinr input, from a ``DinrInfo`` (video, codec, version, file_bytes,
     sections, metadata, bpp)."""
     video: VideoInfo = info.video
-    codec = f"{info.codec} ({CODEC_LONG_NAMES.get(info.codec, 'exvc')})"
+    if getattr(info, "layers", None):  # written by the dinr encoder, with or without prior
+        codec = f"dinr ({LAYERED_NAMES.get(info.codec, 'exvc')})"
+    else:
+        codec = f"{info.codec} ({CODEC_LONG_NAMES.get(info.codec, 'exvc')})"
     stream = f"  Stream #{index}:0: Video: {codec}, {_video_props(video)}"
     if video.frames is not None:
         stream += f", {video.frames} frames"
@@ -132,11 +138,14 @@ def dinr_info_lines(info: Any, url: str, index: int = 0) -> list[str]:
     if prior is not None:
         lines.append(f"  Prior: {_prior_label(prior)}, "
                      f"{prior.sampler_name} {prior.run_steps} of {prior.grid_steps} steps"
-                     + (f", mixed {prior.mix}/{MIX_ONE} with the INR" if prior.mix < MIX_ONE
-                        else ""))
+                     + (f", mixed {prior.mix}/{MIX_ONE} with its condition"
+                        if prior.mix < MIX_ONE else ""))
+    for layer in getattr(info, "layers", []):
+        lines.append(f"  Layers: {layer}")
     lines.append(f"  Sections (dinr {info.version}):")
     total = max(int(info.file_bytes), 1)
-    for name, size in info.sections:
+    framing = info.file_bytes - sum(size for _, size in info.sections)
+    for name, size in [*info.sections, ("magic, end", framing)]:
         lines.append(f"    {name:<16}: {size:>9} bytes {100 * size / total:5.1f}%")
     lines.append(f"    {'total':<16}: {info.file_bytes:>9} bytes")
     return lines

@@ -64,6 +64,9 @@ class OutputSpec(FileSpec):
     metadata: dict[str, str] = field(default_factory=dict)
     seed: int | None = None
     sc_threshold: int | None = None
+    base: str | None = None
+    base_scale: int | None = None
+    base_framestep: int | None = None
 
     @property
     def is_stdout(self) -> bool:

@@ -43,7 +43,9 @@ DINR_CODECS = ("dinr", "inr")  # encoders that write a .dinr; the first is the d
 RESERVED_DINR_CODECS: tuple[str, ...] = ()
 # Output options that change the pictures: a .dinr -> .dinr with any of them is re-encoded.
 REENCODE_OPTIONS = ("b", "s", "filter", "vf", "r", "ss", "t", "to", "frames", "vframes",
-                    "preset", "seed", "pix_fmt", "sc_threshold")
+                    "preset", "seed", "pix_fmt", "sc_threshold", "base", "base_scale",
+                    "base_framestep")
+BASE_OPTIONS = ("base", "base_scale", "base_framestep")
 
 
 @dataclass
@@ -117,13 +119,24 @@ def check_output_options(cmd: CommandLine) -> None:
                            "(diffusion, the default) or -c:v inr")
         if "prior" in given and codec == "inr":
             raise CliError("-prior applies to the dinr encoder, not -c:v inr")
+        pinned = [n for n in BASE_OPTIONS if n in given]
+        if pinned and codec == "inr":
+            raise CliError(f"-{pinned[0]} applies to the dinr encoder, not -c:v inr")
+        if out.base == "none" and {"base_scale", "base_framestep"} & given:
+            raise CliError("-base none codes no base layer: -base_scale and -base_framestep "
+                           "do not apply")
+        if out.base_scale is not None and out.base_scale not in (1, 2, 4):
+            raise CliError(f"Invalid value {out.base_scale} for -base_scale (choose 1, 2 or 4)")
+        if out.base_framestep is not None and out.base_framestep not in (1, 2, 4, 8):
+            raise CliError(f"Invalid value {out.base_framestep} for -base_framestep (choose "
+                           "1, 2, 4 or 8)")
         if "crf" in given:
             raise CliError("-crf applies to FFmpeg video encoders; for a .dinr use -b:v")
         if out.preset is not None:
             from exvc.encode.settings import PRESETS
 
             if out.preset not in PRESETS:
-                raise CliError(f"Invalid preset '{out.preset}' for the inr encoder; expected "
+                raise CliError(f"Invalid preset '{out.preset}' for the {codec} encoder; expected "
                                f"one of {', '.join(PRESETS)}")
     else:
         if out.codec in DINR_CODECS + RESERVED_DINR_CODECS:
@@ -135,6 +148,9 @@ def check_output_options(cmd: CommandLine) -> None:
             raise CliError("-seed only applies to a .dinr output")
         if "prior" in given:
             raise CliError("-prior only applies to a .dinr output or input")
+        pinned = [n for n in BASE_OPTIONS if n in given]
+        if pinned:
+            raise CliError(f"-{pinned[0]} only applies to a .dinr output")
 
 
 def _is_copy(source: DinrSource | MediaSource, out: OutputSpec) -> bool:
@@ -342,6 +358,9 @@ def encode(plan: Plan, out: OutputSpec, threads: int | None, log: Log,
         kwargs["seed"] = out.seed
     if out.sc_threshold is not None:
         kwargs["scene_cut_levels"] = out.sc_threshold
+    for name in ("base", "base_scale", "base_framestep"):
+        if getattr(out, name) is not None:
+            kwargs[name] = getattr(out, name)
     try:
         settings = EncodeSettings(**kwargs)
     except ValueError as exc:

@@ -95,6 +95,17 @@ def parse_count(text: str) -> int:
     return int(text)
 
 
+BASE_CODECS = ("vvc", "av1", "hevc", "none")
+
+
+def parse_base_codec(text: str) -> str:
+    """``-base``: a base-layer codec, or ``none``."""
+    name = text.strip().lower()
+    if name not in BASE_CODECS:
+        raise BadValue(f"expected one of {', '.join(BASE_CODECS)}")
+    return name
+
+
 def parse_threads(text: str) -> int:
     """``-threads``: a count, ``0`` or ``auto`` meaning "let the library choose" (0)."""
     if text.strip().lower() == "auto":

@@ -9,14 +9,16 @@ file names (with the segment's adapter, if it has one).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
 
+from exvc.bitstream.base import RESIDUAL_OFFSET, peek_base
 from exvc.bitstream.bytesio import DinrError
 from exvc.bitstream.container import (
     ADAPTER,
+    BASE,
     HEAD,
     META,
     PRIOR,
@@ -51,6 +53,7 @@ class DinrInfo:
     bpp: float
     header: Header
     prior: object | None = None  # PriorRecord of a dinr file
+    layers: list[str] = field(default_factory=list)  # one line per segment with a base
 
 
 def _pix_fmt(header: Header) -> str:
@@ -85,11 +88,22 @@ def _describe(data: bytes, container, header: Header) -> DinrInfo:
     metadata = decode_metadata(meta_chunk.payload) if meta_chunk else {}
     sections: list[tuple[str, int]] = []
     segment_index = 0
+    enhanced = -1  # the segment whose base announced an enhancement SEGMENT
+    layers: list[str] = []
     for chunk, size in zip(container.chunks, container.chunk_sizes, strict=True):
         name = chunk_name(chunk.type)
         if chunk.type == SEGMENT:
-            name = f"segment {segment_index}"
+            name = f"{'enhancement' if enhanced == segment_index else 'segment'} {segment_index}"
             segment_index += 1
+        elif chunk.type == BASE:
+            name = f"base {segment_index}"
+            base = peek_base(chunk.payload)
+            if base is not None:
+                layers.append(f"segment {segment_index}: {_describe_base(base, header)}")
+            if base is not None and base.enhancement:
+                enhanced = segment_index
+            else:
+                segment_index += 1
         sections.append((name, size))
     colour = ColourInfo(header.matrix, header.primaries, header.transfer, bool(header.full_range))
     video = VideoInfo(header.width, header.height, Fraction(header.fps_num, header.fps_den),
@@ -101,17 +115,28 @@ def _describe(data: bytes, container, header: Header) -> DinrInfo:
     elif (prior_chunk := container.first(PRIOR_SHORT)) is not None:
         prior = read_prior_short(prior_chunk.payload)
     return DinrInfo(video, header.codec_name, f"{container.major}.{container.minor}", len(data),
-                    sections, metadata, bpp, header, prior)
+                    sections, metadata, bpp, header, prior, layers)
+
+
+def _describe_base(base, header: Header) -> str:
+    """``vvc 88x72, every 2nd frame, + inr``: one base layer for listings."""
+    text = f"{base.codec_name} base {base.width}x{base.height}"
+    if base.frame_step > 1:
+        text += f", 1 frame in {base.frame_step}"
+    return text + (" + enhancement inr" if base.enhancement else "")
 
 
 @dataclass
 class ParsedStream:
-    """Everything a decode needs, parsed: ``adapters[i]`` belongs to ``segments[i]``."""
+    """Everything a decode needs, parsed. Segment ``i`` is ``bases[i]`` (a BasePayload or
+    None), ``segments[i]`` (its INR SegmentPayload: the condition itself, or the residual
+    over the base; None for a base alone) and ``adapters[i]`` (AdapterPayload or None)."""
 
     info: DinrInfo
     segments: list
     adapters: list
     prior: object | None  # PriorRecord for dinr files
+    bases: list = field(default_factory=list)
 
 
 def parse_segments(data: bytes) -> tuple[DinrInfo, list]:
@@ -121,30 +146,34 @@ def parse_segments(data: bytes) -> tuple[DinrInfo, list]:
 
 
 def _check_order(container, header: Header) -> None:
-    """Chunk order rules of bitstream_spec.md section 4 for PRIOR and ADAPTER."""
+    """Chunk order rules of bitstream_spec.md section 4 for PRIOR, ADAPTER and BASE."""
     types = [PRIOR if c.type == PRIOR_SHORT else c.type for c in container.chunks]  # either form
     priors = types.count(PRIOR)
     if header.codec != CODEC_DINR:
         if priors or ADAPTER in types:
             raise DinrError("corrupt .dinr: prior or adapter chunk in an inr stream")
-        return
-    if priors != 1:
-        raise DinrError(f"corrupt .dinr: a dinr stream needs exactly one prior chunk, has "
-                        f"{priors}")
-    first_coded = min((i for i, t in enumerate(types) if t in (SEGMENT, ADAPTER)),
-                      default=len(types))
-    if types.index(PRIOR) > first_coded:
-        raise DinrError("corrupt .dinr: the prior chunk must come before the first segment")
+    else:
+        if priors != 1:
+            raise DinrError(f"corrupt .dinr: a dinr stream needs exactly one prior chunk, has "
+                            f"{priors}")
+        first_coded = min((i for i, t in enumerate(types) if t in (SEGMENT, ADAPTER, BASE)),
+                          default=len(types))
+        if types.index(PRIOR) > first_coded:
+            raise DinrError("corrupt .dinr: the prior chunk must come before the first "
+                            "segment")
     for i, t in enumerate(types):
-        if t == ADAPTER and (i + 1 >= len(types) or types[i + 1] != SEGMENT):
-            raise DinrError("corrupt .dinr: an adapter chunk must be followed by a segment")
+        if t == ADAPTER and (i + 1 >= len(types) or types[i + 1] not in (SEGMENT, BASE)):
+            raise DinrError("corrupt .dinr: an adapter chunk must be followed by a segment "
+                            "or base")
 
 
 def parse_stream(data: bytes) -> ParsedStream:
     """Parse and check everything a decode needs, allocating nothing beyond the limits: the
-    container, header, metadata, the prior record, and every ADAPTER and SEGMENT payload
-    (entropy-decoded integers). Raises :class:`DinrError`."""
+    container, header, metadata, the prior record, and every ADAPTER, BASE and SEGMENT
+    payload (entropy-decoded integers; base streams are split into units, not decoded).
+    Raises :class:`DinrError`."""
     from exvc.bitstream.adapter import read_adapter
+    from exvc.bitstream.base import read_base
     from exvc.bitstream.segment import read_segment
     from exvc.models.config import INRConfig
     from exvc.models.quantize import segment_layout
@@ -156,31 +185,50 @@ def parse_stream(data: bytes) -> ParsedStream:
     h, w = header.height, header.width
     seg_frames = min(2 * header.segment_frames, header.frames)
     budget = min(_MAX_SYMBOLS, _MAX_SYMBOLS_PER_PIXEL * seg_frames * h * w)
-    prior = info.prior
-    payloads: list = []
-    adapters: list = []
-    pending = None
+    stream = ParsedStream(info, [], [], info.prior, [])
+    pending = None  # the adapter of the next segment
+    base = None  # a base waiting for its enhancement SEGMENT
     total = 0
+
+    def close(inr, base_payload) -> None:
+        nonlocal pending, total
+        stream.segments.append(inr)
+        stream.bases.append(base_payload)
+        stream.adapters.append(pending)
+        pending = None
+        total += (base_payload or inr).frames
+
     for chunk in container.chunks:
+        if base is not None and chunk.type != SEGMENT:
+            raise DinrError("corrupt .dinr: a base that announces an enhancement must be "
+                            "followed by a segment")
         if chunk.type == ADAPTER:
             pending = read_adapter(chunk.payload)
-            continue
-        if chunk.type != SEGMENT:
-            continue
-        p = read_segment(chunk.payload, INRConfig.field_count(),
-                         lambda cfg, n: segment_layout(cfg, n, h, w),
-                         max_frames=seg_frames, max_symbols=budget)
-        payloads.append(p)
-        adapters.append(pending)
-        pending = None
-        total += p.frames
+        elif chunk.type == BASE:
+            parsed = read_base(chunk.payload, w, h, seg_frames)
+            if parsed.enhancement:
+                base = parsed
+            else:
+                close(None, parsed)
+        elif chunk.type == SEGMENT:
+            p = read_segment(chunk.payload, INRConfig.field_count(),
+                             lambda cfg, n: segment_layout(cfg, n, h, w),
+                             max_frames=seg_frames, max_symbols=budget)
+            if base is not None and p.frames != base.frames:
+                raise DinrError(f"corrupt .dinr: an enhancement of {p.frames} frames over a "
+                                f"base of {base.frames}")
+            close(p, base)
+            base = None
         if total > header.frames:
             break
+    if base is not None:
+        raise DinrError("corrupt .dinr: a base that announces an enhancement must be "
+                        "followed by a segment")
     if total != header.frames:
         held = total if total <= header.frames else "more"
         raise DinrError(f"corrupt .dinr: segments hold {held} frames, header says "
                         f"{header.frames}")
-    return ParsedStream(info, payloads, adapters, prior)
+    return stream
 
 
 class PriorMismatchError(DinrError):
@@ -207,10 +255,11 @@ def resolve_prior(record, prior=None):
 
 def decode_video(data: bytes, threads: int | None = None, band_bytes: int = BAND_BYTES,
                  prior=None) -> tuple[DinrInfo, Iterator[np.ndarray]]:
-    """Parse ``data`` fully and, for dinr, load and check the prior (every error surfaces
-    here, before any frame), then return the stream info and an iterator over float32 RGB
-    (3, H, W) frames. INR frames whose rendering would need more than ``band_bytes`` are
-    rendered in bands of rows. ``prior``: see :func:`resolve_prior`."""
+    """Parse ``data`` fully, decode every base stream once to check it and, for dinr, load
+    and check the prior (every error surfaces here, before any frame), then return the
+    stream info and an iterator over float32 RGB (3, H, W) frames. INR frames whose
+    rendering would need more than ``band_bytes`` are rendered in bands of rows.
+    ``prior``: see :func:`resolve_prior`."""
     import torch
 
     from exvc.models.quantize import model_from_payload
@@ -234,23 +283,64 @@ def decode_video(data: bytes, threads: int | None = None, band_bytes: int = BAND
             out[:, y0:y1] = model.render_rows(latents, t, y0, y1).clamp_(0, 1)
         return out
 
+    def condition(p, base) -> Iterator[torch.Tensor]:
+        """A segment's condition frames: the base, the INR, or the base plus the INR's
+        residual (section 13.4)."""
+        bframes = _base_frames(base, h, w, threads) if base is not None else None
+        if p is None:
+            yield from bframes
+            return
+        model = model_from_payload(p, h, w)
+        latents = list(model.latents)
+        rows = max(1, band_bytes // model.working_bytes_per_row())
+        for t in range(p.frames):
+            if bframes is None:
+                yield inr_frame(model, latents, t, rows)
+            else:
+                residual = inr_frame(model, latents, t, rows) - RESIDUAL_OFFSET
+                yield (next(bframes) + residual).clamp_(0, 1)
+
     def frames() -> Iterator[np.ndarray]:
         with torch.inference_mode():
-            for p, adapter in zip(stream.segments, stream.adapters, strict=True):
-                model = model_from_payload(p, h, w)
-                latents = list(model.latents)
-                rows = max(1, band_bytes // model.working_bytes_per_row())
+            for p, base, adapter in zip(stream.segments, stream.bases, stream.adapters,
+                                        strict=True):
                 if diffusion is not None:
                     diffusion.use_adapter(adapter)
-                for t in range(p.frames):
-                    frame = inr_frame(model, latents, t, rows)
+                for frame in condition(p, base):
                     if diffusion is not None:
                         frame = diffusion.refine(frame)
                     yield frame.numpy()
             if diffusion is not None:
                 diffusion.use_adapter(None)
 
+    check_bases(stream.bases, h, w, threads)
     return info, frames()
+
+
+def _base_frames(base, height: int, width: int, threads: int | None) -> Iterator:
+    from exvc.bitstream.base import to_decoder
+    from exvc.media.base_video import base_frames
+
+    return base_frames(base.codec_name, to_decoder(base.codec, base.units),
+                       (base.width, base.height), base.frames, base.frame_step,
+                       (height, width), threads)
+
+
+def check_bases(bases: list, height: int, width: int, threads: int | None = None) -> None:
+    """Decode every base stream once, keeping nothing, so that one that does not decode to
+    what its chunk declares is refused before any frame is output."""
+    from exvc.bitstream.base import to_decoder
+    from exvc.media.base_codecs import BaseCodecError, decode
+
+    for index, base in enumerate(bases):
+        if base is None:
+            continue
+        try:
+            for _ in decode(base.codec_name, to_decoder(base.codec, base.units), base.width,
+                            base.height, base.coded_frames, threads):
+                pass
+        except BaseCodecError as exc:
+            raise DinrError(f"corrupt .dinr: the base stream of segment {index} {exc}") from None
 
 
 class _Diffusion:

@@ -13,12 +13,12 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 import numpy as np
 
 from exvc.bitstream.bytesio import DinrError, uleb_len
 from exvc.bitstream.container import (
-    ADAPTER,
     END_SIZE,
     HEAD,
     META,
@@ -133,6 +133,7 @@ def encode_video(
         torch.set_num_threads(settings.threads)
     plan = preset_plan(settings.preset)
     dinr = _DinrContext.create(settings, info, prior) if settings.codec == "dinr" else None
+    layers = _Layers.create(settings, info, plan) if dinr is not None else None
     overhead = fixed_overhead(info, settings, dinr.overhead_chunk() if dinr else b"")
     pixels_per_frame = info.width * info.height
     segments: list[Chunk] = []
@@ -145,14 +146,11 @@ def encode_video(
             raise EncodeError(f"more than {MAX_FRAMES} frames: beyond the .dinr limit; "
                               "select fewer with -t or -frames:v")
         allowed = math.floor(settings.bpp * pixels_per_frame * read / 8)
-        budget = allowed - used
-        payload_budget = budget - _CHUNK_FIXED - uleb_len(max(budget, 1))
         video = torch.from_numpy(np.stack(seg))
-
         report = functools.partial(_report, on_progress, read, done, info.frames, used, index)
         try:
-            coded = _code_segment(video, payload_budget, plan.for_frames(len(seg)),
-                                  settings.seed + index, report, dinr)
+            coded = _code_segment(video, allowed - used, plan, settings.seed + index, report,
+                                  dinr, layers)
         except BudgetError as exc:
             need = overhead + _CHUNK_FIXED + 2 + exc.needed
             min_bpp = 8 * need / (pixels_per_frame * read)
@@ -167,10 +165,16 @@ def encode_video(
             on_progress(EncodeProgress(read, done, info.frames, used, index, 1, 1, "coded"))
     if not segments:
         raise NoFramesError("no frames to encode")
-    chunks = [Chunk(HEAD, make_header(info, settings, done).to_bytes())]
+    # A dinr file whose sampler leaves the condition as it is (mix 0) does not need the
+    # prior: it is written without one, as codec 0, and decodes without loading it.
+    prior_used = dinr is not None and dinr.sampler.mix > 0
+    header = make_header(info, settings, done)
+    if dinr is not None and not prior_used:
+        header.codec = CODEC_INR
+    chunks = [Chunk(HEAD, header.to_bytes())]
     if settings.metadata:
         chunks.append(Chunk(META, encode_metadata(settings.metadata)))
-    if dinr is not None:
+    if prior_used:
         chunks.append(Chunk(PRIOR_SHORT, dinr.prior_chunk()))
     return _write_container(chunks + segments)
 
@@ -182,18 +186,54 @@ def _cut_detector(settings: EncodeSettings) -> SceneCuts | None:
     return SceneCuts(settings.scene_cut_levels) if settings.scene_cut_levels else None
 
 
-def _code_segment(video, budget: int, plan, seed: int, report, dinr) -> list[Chunk]:
-    """The chunks of one segment: SEGMENT, preceded by ADAPTER when dinr chooses one."""
-    from exvc.encode.segment_coder import encode_segment
+def _code_segment(video, total: int, plan, seed: int, report, dinr,
+                  layers: _Layers | None) -> list[Chunk]:
+    """The chunks of one segment within ``total`` bytes: for inr its SEGMENT; for dinr its
+    condition (BASE and/or SEGMENT), preceded by ADAPTER when one pays."""
+    from exvc.encode.condition import InrCondition, payload_budget
+    from exvc.encode.segment_coder import encode_segment, fit_inr
 
     if dinr is None:
-        return [Chunk(SEGMENT, encode_segment(video, budget, plan, seed=seed, report=report))]
-    from exvc.encode.dinr_segment import encode_dinr_segment
+        payload = encode_segment(video, payload_budget(total), plan, seed=seed, report=report)
+        return [Chunk(SEGMENT, payload)]
+    from exvc.encode.condition_choice import choose_condition
+    from exvc.encode.dinr_segment import refine_segment
 
-    coded = encode_dinr_segment(video, budget, plan, functools.partial(dinr.coder, seed),
-                                _chunk_cost, seed, report)
-    out = [Chunk(ADAPTER, coded.adapter)] if coded.adapter is not None else []
-    return out + [Chunk(SEGMENT, coded.segment)]
+    if layers is None or not layers.candidates.configs:
+        fitted = fit_inr(video, payload_budget(total), plan, seed, report)
+        condition = InrCondition.quantize(fitted, total)
+        refine_plan = plan
+    else:
+        job = layers.job(video)
+        condition = choose_condition(video, total, layers.candidates, job, plan, seed,
+                                     report).condition
+        refine_plan = plan if plan.base.adapters else replace(plan, adapter_iterations=0)
+        if isinstance(condition, InrCondition):
+            refine_plan = plan
+    coded = refine_segment(video, condition, total, refine_plan,
+                           functools.partial(dinr.coder, seed), report)
+    return coded.chunks()
+
+
+class _Layers:
+    """The base-layer candidates of a dinr file and what coding a base needs."""
+
+    def __init__(self, candidates, fps, preset: str, threads: int | None) -> None:
+        self.candidates, self.fps, self.preset, self.threads = candidates, fps, preset, threads
+
+    @classmethod
+    def create(cls, settings: EncodeSettings, info: VideoInfo, plan) -> _Layers | None:
+        from exvc.encode.layers import candidates_for
+
+        if settings.base == "none":
+            return None
+        cands = candidates_for(settings, plan.base, info.width, info.height)
+        return cls(cands, info.fps, plan.name, settings.threads)
+
+    def job(self, video):
+        from exvc.encode.condition import BaseJob
+
+        return BaseJob(video, self.fps, self.preset, self.threads)
 
 
 class _DinrContext:

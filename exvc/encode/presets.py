@@ -32,10 +32,41 @@ _ADAPTER_ITERATIONS = {
 
 
 @dataclass(frozen=True)
+class BaseSearch:
+    """Which base-layer candidates a preset weighs (docs/base.md): the codecs (``best``: the
+    strongest available; ``all``), size divisors, frame steps and rate modes, whether the INR
+    alone and a base with an enhancement INR compete too, and whether a base segment may
+    train an adapter."""
+
+    codecs: str = "best"
+    scales: tuple[int, ...] = (1, 2)
+    steps: tuple[int, ...] = (1,)
+    modes: tuple[str, ...] = ("rate",)
+    inr: bool = False
+    adapters: bool = False
+
+
+_BASE_SEARCH = {
+    "ultrafast": BaseSearch(scales=(1,)),
+    "superfast": BaseSearch(scales=(1,)),
+    "veryfast": BaseSearch(),
+    "faster": BaseSearch(),
+    "fast": BaseSearch(scales=(1, 2, 4), steps=(1, 2)),
+    "medium": BaseSearch(scales=(1, 2, 4), steps=(1, 2)),
+    "slow": BaseSearch("all", (1, 2, 4), (1, 2), ("rate", "rate2"), inr=True, adapters=True),
+    "slower": BaseSearch("all", (1, 2, 4), (1, 2, 4), ("rate", "rate2"), inr=True,
+                         adapters=True),
+    "veryslow": BaseSearch("all", (1, 2, 4), (1, 2, 4), ("rate", "rate2"), inr=True,
+                           adapters=True),
+}
+
+
+@dataclass(frozen=True)
 class Plan:
     name: str
     schedule: FitSchedule
     adapter_iterations: int = 0
+    base: BaseSearch = BaseSearch()
 
     def for_frames(self, frames: int) -> Plan:
         """This plan with its step counts scaled to a segment of ``frames`` frames."""
@@ -65,4 +96,5 @@ class Plan:
 def preset_plan(name: str) -> Plan:
     if name not in PRESETS:
         raise ValueError(f"unknown preset '{name}' (choose from {', '.join(PRESETS)})")
-    return Plan(name, FitSchedule(iterations=_ITERATIONS[name]), _ADAPTER_ITERATIONS[name])
+    return Plan(name, FitSchedule(iterations=_ITERATIONS[name]), _ADAPTER_ITERATIONS[name],
+                _BASE_SEARCH[name])

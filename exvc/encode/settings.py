@@ -12,8 +12,9 @@ PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "sl
 class EncodeSettings:
     """Encoder settings. ``bpp`` is the target rate in bits per pixel per frame, counted over the
     whole file (8 x file bytes / (width x height x frames)); the CLI converts ``-b 64k`` to it.
-    ``codec`` is ``dinr`` (INR-conditioned diffusion decoding, the default) or ``inr`` (the
-    INR's frames as they are)."""
+    ``codec`` is ``dinr`` (a standard-codec base and/or INR condition, refined by the
+    diffusion prior where that pays: the default) or ``inr`` (the INR's frames as they are).
+    """
 
     bpp: float
     preset: str = "medium"
@@ -26,6 +27,11 @@ class EncodeSettings:
     prior: str | None = None  # diffusers folder or hub id for dinr; None = the bundled prior
     metadata: dict[str, str] = field(default_factory=dict)
     threads: int | None = None
+    # The base layer (dinr only): a codec name, "none" (the INR alone, as in v1) or None
+    # (the encoder measures and chooses); the size divisor and frame step pin those choices.
+    base: str | None = None
+    base_scale: int | None = None
+    base_framestep: int | None = None
 
 
 @dataclass

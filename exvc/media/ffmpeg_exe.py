@@ -1,4 +1,5 @@
-"""The ffmpeg executable the benchmark uses for what PyAV's build lacks (libvvenc, libvmaf).
+"""The ffmpeg executable exvc uses for what PyAV's build lacks: libvvenc (the VVC base layer
+and anchor) and libvmaf (the benchmark).
 
 Looked up in this order: an explicit path, the binary bundled by the ``imageio-ffmpeg`` wheel
 (a static build with libvvenc and libvmaf), then ``ffmpeg`` on ``PATH``. Its encoders and

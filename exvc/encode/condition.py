@@ -1,0 +1,136 @@
+"""A segment's condition: what its frames are coded as before the prior sees them.
+
+Three kinds, each a candidate the encoder weighs at equal bytes:
+
+- ``BaseCondition``: a standard codec's stream (BASE chunk), maybe at reduced size and rate;
+- ``InrCondition``: the v1 INR alone (SEGMENT chunk);
+- ``EnhancedCondition``: a base plus an INR fitted to what the base misses (BASE chunk with
+  its enhancement flag, then a SEGMENT chunk; bitstream_spec.md section 13.4).
+
+Every condition knows its chunks, the frames the decoder rebuilds from them, and how to
+code the same layers again for fewer bytes (``recode``), which is how an adapter's bytes are
+taken from the condition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import torch
+
+from exvc.bitstream.base import RESIDUAL_OFFSET, write_base
+from exvc.bitstream.bytesio import uleb_len
+from exvc.bitstream.container import BASE, SEGMENT, Chunk
+from exvc.bitstream.segment import write_segment
+from exvc.encode.base_coder import BaseConfig, CodedBase, code_base
+from exvc.encode.rate_control import BudgetError, QuantizedSegment
+from exvc.encode.segment_coder import MIN_SEGMENT_BUDGET, FittedSegment
+
+CHUNK_FIXED = 1 + 4  # type byte and CRC32 around every chunk payload
+
+
+def chunk_cost(payload_len: int) -> int:
+    """Bytes of a chunk with a payload of ``payload_len`` bytes."""
+    return CHUNK_FIXED + uleb_len(payload_len) + payload_len
+
+
+def payload_budget(total: int) -> int:
+    """The largest payload whose chunk fits in ``total`` bytes."""
+    n = total - CHUNK_FIXED - uleb_len(max(total, 1))
+    while n > 0 and chunk_cost(n + 1) <= total:
+        n += 1
+    return n
+
+
+@dataclass
+class BaseJob:
+    """What re-coding a base needs besides its budget."""
+
+    video: torch.Tensor
+    fps: Fraction
+    preset: str
+    threads: int | None = None
+
+    def code(self, config: BaseConfig, total: int) -> CodedBase:
+        return code_base(self.video, payload_budget(total), config, self.fps, self.preset,
+                         self.threads)
+
+
+@dataclass
+class Condition:
+    """The chunks that code a segment's condition and the frames a decoder rebuilds."""
+
+    label: str
+    frames: torch.Tensor = field(repr=False)
+
+    def chunks(self) -> list[Chunk]:
+        raise NotImplementedError
+
+    def size(self) -> int:
+        return sum(chunk_cost(len(c.payload)) for c in self.chunks())
+
+    def recode(self, total: int) -> Condition:
+        """The same layers within ``total`` bytes (raises BudgetError)."""
+        raise NotImplementedError
+
+
+@dataclass
+class BaseCondition(Condition):
+    coded: CodedBase = field(default=None, repr=False)
+    job: BaseJob = field(default=None, repr=False)
+
+    @classmethod
+    def code(cls, job: BaseJob, config: BaseConfig, total: int) -> BaseCondition:
+        coded = job.code(config, total)
+        return cls(config.describe(), coded.frames, coded, job)
+
+    def chunks(self) -> list[Chunk]:
+        return [Chunk(BASE, write_base(self.coded.payload))]
+
+    def recode(self, total: int) -> BaseCondition:
+        return BaseCondition.code(self.job, self.coded.config, total)
+
+
+@dataclass
+class InrCondition(Condition):
+    fitted: FittedSegment = field(default=None, repr=False)
+    segment: QuantizedSegment = field(default=None, repr=False)
+
+    @classmethod
+    def quantize(cls, fitted: FittedSegment, total: int) -> InrCondition:
+        budget = payload_budget(total)
+        if budget < MIN_SEGMENT_BUDGET:
+            raise BudgetError(MIN_SEGMENT_BUDGET, budget)
+        seg = fitted.quantize(budget)
+        return cls("inr", fitted.render(), fitted, seg)
+
+    def chunks(self) -> list[Chunk]:
+        return [Chunk(SEGMENT, write_segment(self.segment.payload))]
+
+    def recode(self, total: int) -> InrCondition:
+        return InrCondition.quantize(self.fitted, total)
+
+
+@dataclass
+class EnhancedCondition(Condition):
+    base: CodedBase = field(default=None, repr=False)
+    inr: InrCondition = field(default=None, repr=False)
+
+    @classmethod
+    def combine(cls, base: CodedBase, fitted: FittedSegment, total: int) -> EnhancedCondition:
+        rest = total - chunk_cost(base.size)
+        inr = InrCondition.quantize(fitted, rest)
+        frames = (base.frames + inr.frames - RESIDUAL_OFFSET).clamp(0, 1)
+        return cls(f"{base.config.describe()} + inr", frames, base, inr)
+
+    def chunks(self) -> list[Chunk]:
+        return [Chunk(BASE, self.base.with_enhancement())] + self.inr.chunks()
+
+    def recode(self, total: int) -> EnhancedCondition:
+        return EnhancedCondition.combine(self.base, self.inr.fitted, total)
+
+
+def residual_target(video: torch.Tensor, base: CodedBase) -> torch.Tensor:
+    """What an enhancement INR fits: the source less the base, offset into [0, 1]."""
+    return (video - base.frames + RESIDUAL_OFFSET).clamp(0, 1)

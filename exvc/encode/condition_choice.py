@@ -1,0 +1,111 @@
+"""Choose a segment's condition by measurement: every candidate spends the same bytes, and the
+encoder's distortion-perception judge decides.
+
+The candidates are base configurations (codec, size divisor, frame step, rate mode) that the
+preset or the user's options allow, and, at the slow presets or with ``-base none``, the INR
+alone and the best base with an enhancement INR. Each is coded for the segment's whole
+budget and its frames are judged on the probe frames (``exvc.encode.perception``). The
+lowest score wins among the candidates within ``PSNR_SLACK`` dB of the best PSNR of any
+candidate, so a perceptual gain never costs more than that in fidelity.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from exvc.encode.base_coder import BaseConfig
+from exvc.encode.condition import (
+    BaseCondition,
+    BaseJob,
+    Condition,
+    EnhancedCondition,
+    InrCondition,
+    chunk_cost,
+    payload_budget,
+    residual_target,
+)
+from exvc.encode.perception import Judgement, as_delivered, judge
+from exvc.encode.presets import Plan
+from exvc.encode.rate_control import BudgetError
+from exvc.encode.sampler_choice import probe_ids
+from exvc.encode.segment_coder import fit_inr
+
+log = logging.getLogger("exvc.encode")
+
+PSNR_SLACK = 1.0  # dB below the best candidate's PSNR that a perceptual win may cost
+ENHANCEMENT_SHARE = 0.2  # of the budget, for the INR over a base
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """What a segment may be coded as."""
+
+    configs: tuple[BaseConfig, ...]
+    inr_alone: bool = False
+    enhancement: bool = False
+
+
+@dataclass
+class Choice:
+    condition: Condition
+    judged: list[tuple[str, Judgement]]  # every candidate that fitted, in trial order
+
+
+def pick(judged: list[Judgement]) -> int:
+    """Index of the lowest score among the judgements within PSNR_SLACK dB of the best PSNR."""
+    top = max(j.psnr for j in judged)
+    eligible = [j.score if j.psnr >= top - PSNR_SLACK else float("inf") for j in judged]
+    return min(range(len(judged)), key=eligible.__getitem__)
+
+
+def choose_condition(video: torch.Tensor, total: int, cands: Candidates, job: BaseJob,
+                     plan: Plan, seed: int = 0,
+                     report: Callable[[int, int, str], None] | None = None) -> Choice:
+    """The best condition of ``video`` (T, 3, H, W) within ``total`` chunk bytes. Raises
+    BudgetError (with the smallest size any candidate needed) when none fits."""
+    ids = probe_ids(len(video))
+    tried: list[Condition] = []
+    judged: list[Judgement] = []
+    needed: list[int] = []
+
+    def consider(make: Callable[[], Condition]) -> Condition | None:
+        try:
+            cond = make()
+        except BudgetError as exc:
+            needed.append(exc.needed)
+            return None
+        tried.append(cond)
+        judged.append(judge(as_delivered(cond.frames[ids]), video[ids]))
+        log.debug("candidate %s: %d bytes, score %.4f, %.2f dB", cond.label, cond.size(),
+                  judged[-1].score, judged[-1].psnr)
+        return cond
+
+    for number, config in enumerate(cands.configs):
+        if report is not None:
+            report(number, len(cands.configs), "base")
+        consider(lambda c=config: BaseCondition.code(job, c, total))
+    bases = [c for c in tried if isinstance(c, BaseCondition)]
+    if cands.inr_alone:
+        fitted = fit_inr(video, payload_budget(total), plan, seed, report)
+        consider(lambda: InrCondition.quantize(fitted, total))
+    if cands.enhancement and bases:
+        base_judged = [j for c, j in zip(tried, judged, strict=True) if c in bases]
+        config = bases[pick(base_judged)].coded.config
+        consider(lambda: _enhanced(video, total, config, job, plan, seed, report))
+    if not tried:
+        raise BudgetError(min(needed), payload_budget(total))
+    best = pick(judged)
+    return Choice(tried[best], [(c.label, j) for c, j in zip(tried, judged, strict=True)])
+
+
+def _enhanced(video: torch.Tensor, total: int, config: BaseConfig, job: BaseJob, plan: Plan,
+              seed: int, report) -> EnhancedCondition:
+    """``config``'s base for most of the budget and an INR of the residual for the rest."""
+    base = job.code(config, round((1 - ENHANCEMENT_SHARE) * total))
+    rest = payload_budget(total - chunk_cost(base.size))
+    fitted = fit_inr(residual_target(video, base), rest, plan, seed, report)
+    return EnhancedCondition.combine(base, fitted, total)

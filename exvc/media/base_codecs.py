@@ -1,0 +1,227 @@
+"""Standard codecs for the base layer: encode 4:2:0 pictures to an elementary stream, and
+decode one back, guarded against hostile streams.
+
+- VVC (H.266): libvvenc, through the ffmpeg executable of the ``imageio-ffmpeg`` wheel (PyAV's
+  FFmpeg has no VVC encoder); decoded by PyAV's native ``vvc`` decoder.
+- AV1: PyAV's ``libsvtav1``; decoded by ``libdav1d``.
+- HEVC (H.265): PyAV's ``libx265``; decoded by the native ``hevc`` decoder.
+
+Pictures are 10-bit (libvvenc takes nothing else, and the others code 10-bit at least as
+well). Decoding needs PyAV alone. A decoder is opened with FFmpeg's ``max_pixels`` set just
+above the picture size the BASE chunk declares, so a stream whose own headers claim huge
+pictures is refused before anything that size is allocated; every picture is then checked
+against the declared size and count.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+
+import av
+import numpy as np
+
+from exvc.media.errors import MediaError
+
+BIT_DEPTH = 10
+PIX_FMT = "yuv420p10le"
+CODECS = ("vvc", "av1", "hevc")  # strongest first
+# each encoder's coarsest quantiser: qp for libvvenc, crf for libsvtav1 and libx265
+COARSEST = {"vvc": 63, "av1": 63, "hevc": 51}
+# ``max_pixels`` is checked against the decoder's padded picture (coding blocks of up to
+# 128 samples), so it allows that much beyond the declared size.
+_PAD = 256
+_ENCODE_TIMEOUT = 3600.0
+
+# exvc preset -> each encoder's own preset
+_VVENC_PRESETS = {"ultrafast": "faster", "superfast": "faster", "veryfast": "faster",
+                  "faster": "faster", "fast": "fast", "medium": "medium", "slow": "slow",
+                  "slower": "slower", "veryslow": "slower"}
+_SVT_PRESETS = {"ultrafast": 12, "superfast": 11, "veryfast": 10, "faster": 9, "fast": 8,
+                "medium": 6, "slow": 5, "slower": 4, "veryslow": 3}
+
+
+class BaseCodecError(MediaError):
+    """A base stream could not be made or read; one line for the user."""
+
+
+@dataclass(frozen=True)
+class RateSetting:
+    """How to drive an encoder: ``mode`` is ``qp`` (a fixed quantiser), ``rate`` (one-pass
+    rate control at ``value`` bits/s) or ``rate2`` (two-pass, VVC only)."""
+
+    mode: str
+    value: float
+
+    def describe(self) -> str:
+        if self.mode == "qp":
+            return f"qp {self.value:g}"
+        return f"{self.value / 1000:.2f} kb/s" + (" 2-pass" if self.mode == "rate2" else "")
+
+
+def vvc_ffmpeg():
+    """The ffmpeg executable with libvvenc, or None. ``EXVC_FFMPEG`` names one (``none``:
+    pretend there is none); otherwise imageio-ffmpeg's, then PATH's."""
+    from exvc.media.ffmpeg_exe import find_ffmpeg
+
+    explicit = os.environ.get("EXVC_FFMPEG") or None
+    if explicit == "none":
+        return None
+    try:
+        ffmpeg = find_ffmpeg(explicit)
+    except FileNotFoundError:
+        return None
+    return ffmpeg if ffmpeg is not None and "libvvenc" in ffmpeg.encoders else None
+
+
+@functools.lru_cache(maxsize=1)
+def _pyav_encoders() -> frozenset[str]:
+    return frozenset(av.codecs_available)
+
+
+def available(codec: str) -> bool:
+    """Whether this machine can encode ``codec`` (decoding needs PyAV alone)."""
+    if codec == "vvc":
+        return vvc_ffmpeg() is not None
+    return {"av1": "libsvtav1", "hevc": "libx265"}[codec] in _pyav_encoders()
+
+
+def rate_modes(codec: str) -> tuple[str, ...]:
+    return ("qp", "rate", "rate2") if codec == "vvc" else ("qp", "rate")
+
+
+def encode(codec: str, pictures: np.ndarray, fps: Fraction, setting: RateSetting,
+           preset: str = "medium", threads: int | None = None,
+           timeout: float | None = None) -> bytes:
+    """The elementary stream (Annex B, or low-overhead AV1 OBUs) of ``pictures``: packed
+    yuv420p10le frames (K, H * 3 / 2, W), uint16. One intra picture, at the start.
+    ``timeout``: seconds after which libvvenc is stopped (BaseCodecError)."""
+    if pictures.ndim != 3 or pictures.shape[1] % 3:
+        raise ValueError(f"expected packed 4:2:0 pictures, got shape {pictures.shape}")
+    if codec == "vvc":
+        return _encode_vvenc(pictures, fps, setting, preset, threads, timeout)
+    return _encode_pyav(codec, pictures, fps, setting, preset, threads)
+
+
+def _encode_pyav(codec: str, pictures: np.ndarray, fps: Fraction, setting: RateSetting,
+                 preset: str, threads: int | None) -> bytes:
+    os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 logs its whole setup to stderr otherwise
+    height, width = pictures.shape[1] * 2 // 3, pictures.shape[2]
+    name = {"av1": "libsvtav1", "hevc": "libx265"}[codec]
+    ctx = av.CodecContext.create(name, "w")
+    ctx.width, ctx.height, ctx.pix_fmt = width, height, PIX_FMT
+    ctx.time_base, ctx.framerate = 1 / fps, fps
+    ctx.gop_size = len(pictures) + 1
+    if threads:
+        ctx.thread_count = threads
+    if codec == "hevc":
+        params = "log-level=none:info=0:keyint=-1:scenecut=0:open-gop=0"
+        options = {"preset": preset}
+        if setting.mode == "qp":
+            options["crf"] = f"{setting.value:.4f}"
+        else:
+            ctx.bit_rate = max(1, int(setting.value))
+        options["x265-params"] = params
+    else:
+        options = {"preset": str(_SVT_PRESETS[preset])}
+        if setting.mode == "qp":
+            options["crf"] = str(int(setting.value))
+        else:
+            ctx.bit_rate = max(1, int(setting.value))
+            options["svtav1-params"] = "rc=1"
+    ctx.options = options
+    packets = []
+    try:
+        for index, planes in enumerate(pictures):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(planes), format=PIX_FMT)
+            frame.pts = index
+            packets += ctx.encode(frame)
+        packets += ctx.encode(None)
+    except av.FFmpegError as exc:
+        raise BaseCodecError(f"{name} failed: {exc}") from None
+    return b"".join(bytes(p) for p in packets)
+
+
+def _encode_vvenc(pictures: np.ndarray, fps: Fraction, setting: RateSetting, preset: str,
+                  threads: int | None, timeout: float | None) -> bytes:
+    ffmpeg = vvc_ffmpeg()
+    if ffmpeg is None:
+        raise BaseCodecError("VVC needs an ffmpeg executable with libvvenc (imageio-ffmpeg)")
+    height, width = pictures.shape[1] * 2 // 3, pictures.shape[2]
+    seconds = len(pictures) / fps
+    period = max(1, int(seconds) + 2)  # one intra picture per stream
+    cmd = [ffmpeg.path, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+           "-f", "rawvideo", "-pix_fmt", PIX_FMT, "-s", f"{width}x{height}",
+           "-r", str(fps), "-i", "-", "-c:v", "libvvenc", "-preset", _VVENC_PRESETS[preset],
+           "-period", str(period), "-vvenc-params", "hrdparameterspresent=0"]
+    if threads:
+        cmd += ["-threads", str(threads)]
+    raw = np.ascontiguousarray(pictures, dtype="<u2").tobytes()
+    with tempfile.TemporaryDirectory(prefix="exvc-vvc-") as tmp:
+        if setting.mode == "qp":
+            cmd += ["-qp", str(int(setting.value))]
+        else:
+            cmd += ["-b:v", str(max(1, int(setting.value)))]
+        if setting.mode == "rate2":
+            log = os.path.join(tmp, "pass")
+            _run(cmd + ["-pass", "1", "-passlogfile", log, "-f", "null", "-"], raw, timeout)
+            cmd += ["-pass", "2", "-passlogfile", log]
+        return _run(cmd + ["-f", "vvc", "-"], raw, timeout)
+
+
+def _run(cmd: list[str], data: bytes, timeout: float | None) -> bytes:
+    try:
+        proc = subprocess.run(cmd, input=data, capture_output=True,
+                              timeout=timeout or _ENCODE_TIMEOUT)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise BaseCodecError(f"libvvenc failed: {exc}") from None
+    if proc.returncode != 0:
+        tail = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise BaseCodecError(f"libvvenc failed: {tail[-1] if tail else proc.returncode}")
+    return proc.stdout
+
+
+_DECODERS = {"vvc": "vvc", "av1": "libdav1d", "hevc": "hevc"}
+
+
+def decode(codec: str, stream: bytes, width: int, height: int, count: int,
+           threads: int | None = None) -> Iterator[tuple[np.ndarray, int]]:
+    """Decode ``count`` pictures of ``width`` x ``height`` from an elementary stream: yields
+    each as (packed 4:2:0 planes (H * 3 / 2, W) uint16, bit depth). Raises
+    :class:`BaseCodecError` when the stream does not decode to exactly that."""
+    ctx = av.CodecContext.create(_DECODERS[codec], "r")
+    ctx.options = {"max_pixels": str((width + _PAD) * (height + _PAD))}
+    ctx.thread_count = threads or 1
+    produced = 0
+
+    def check(frame: av.VideoFrame) -> tuple[np.ndarray, int]:
+        nonlocal produced
+        produced += 1
+        if produced > count:
+            raise BaseCodecError(f"holds more than the {count} pictures declared")
+        if (frame.width, frame.height) != (width, height):
+            raise BaseCodecError(f"a picture is {frame.width}x{frame.height}, not the "
+                                 f"{width}x{height} declared")
+        name = frame.format.name
+        if name not in ("yuv420p", "yuv420p10le"):
+            raise BaseCodecError(f"pictures are {name}, not 4:2:0 of 8 or 10 bits")
+        depth = 10 if name.endswith("10le") else 8
+        return frame.to_ndarray().astype(np.uint16, copy=False), depth
+
+    try:
+        if codec == "av1":  # dav1d splits OBUs itself
+            packets = [av.Packet(stream)]
+        else:
+            packets = list(ctx.parse(stream)) + list(ctx.parse(None))
+        for packet in packets + [None]:
+            for frame in ctx.decode(packet):
+                yield check(frame)
+    except av.FFmpegError as exc:
+        raise BaseCodecError(f"does not decode ({exc.strerror or exc})") from None
+    if produced != count:
+        raise BaseCodecError(f"holds {produced} pictures, not the {count} declared")

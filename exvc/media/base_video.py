@@ -1,0 +1,126 @@
+"""The base layer's pictures as exvc frames: colour conversion, size and frame rate.
+
+The encoder turns RGB frames into 10-bit 4:2:0 pictures at the coded size and rate; the
+decoder turns decoded pictures back into RGB frames at the output size and rate. Both sides
+use the conversions defined here, which bitstream_spec.md section 13.3 makes normative:
+
+- Y'CbCr is BT.601, limited range, whatever the source was (the RGB frames are already in the
+  source's colour space; the base layer is internal). Chroma sits at the centre of each 2x2
+  block of luma samples: the encoder averages, the decoder interpolates bilinearly.
+- Decoded pictures are brought to the output size by bicubic interpolation (a = -0.75,
+  half-pixel centres, edges repeated: PyTorch's ``interpolate(mode="bicubic")``).
+- Output frame ``i`` of a segment coded every ``step`` frames lies between coded pictures
+  ``i // step`` and the next; it is their linear blend, or the last picture when there is no
+  next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+
+KR, KB = 0.299, 0.114
+KG = 1.0 - KR - KB
+
+
+def to_pictures(frames, size: tuple[int, int], depth: int = 10) -> np.ndarray:
+    """RGB frames (T, 3, H, W) float in [0, 1] (a torch tensor) -> packed 4:2:0 pictures
+    (T, h * 3 / 2, w) uint16 at ``size`` = (w, h), both even."""
+    import torch
+    import torch.nn.functional as F
+
+    w, h = size
+    if w % 2 or h % 2:
+        raise ValueError(f"4:2:0 pictures need an even size, got {w}x{h}")
+    with torch.no_grad():
+        x = resize_down(frames.float(), (h, w))
+        r, g, b = x[:, 0], x[:, 1], x[:, 2]
+        y = KR * r + KG * g + KB * b
+        cb = F.avg_pool2d(((b - y) / (2 * (1 - KB)))[:, None], 2)[:, 0]
+        cr = F.avg_pool2d(((r - y) / (2 * (1 - KR)))[:, None], 2)[:, 0]
+        scale = 1 << (depth - 8)
+        top = (1 << depth) - 1
+        yq = torch.round((219 * y + 16) * scale).clamp(0, top)
+        cbq = torch.round((224 * cb + 128) * scale).clamp(0, top)
+        crq = torch.round((224 * cr + 128) * scale).clamp(0, top)
+    t = x.shape[0]
+    chroma = torch.stack([cbq, crq], 1).reshape(t, h // 2, w)
+    return torch.cat([yq, chroma], 1).to(torch.int32).numpy().astype(np.uint16)
+
+
+def resize_down(frames, size: tuple[int, int]):
+    """Frames (T, 3, H, W) at ``size`` = (h, w): area averaging for whole factors, else
+    antialiased bilinear (the encoder's choice; not normative)."""
+    import torch.nn.functional as F
+
+    h, w = size
+    H, W = frames.shape[-2:]
+    if (h, w) == (H, W):
+        return frames
+    if H % h == 0 and W % w == 0:
+        return F.interpolate(frames, size=(h, w), mode="area")
+    return F.interpolate(frames, size=(h, w), mode="bilinear", antialias=True,
+                         align_corners=False)
+
+
+def to_rgb(picture: np.ndarray, depth: int):
+    """One packed 4:2:0 picture (h * 3 / 2, w) of ``depth`` bits -> RGB (3, h, w) float32
+    tensor, not clamped."""
+    import torch
+    import torch.nn.functional as F
+
+    rows, w = picture.shape
+    h = rows * 2 // 3
+    p = torch.from_numpy(picture.astype(np.float32)) / (1 << (depth - 8))
+    y = (p[:h] - 16) / 219
+    chroma = p[h:].reshape(2, h // 2, w // 2)
+    c = F.interpolate(((chroma - 128) / 224)[None], size=(h, w), mode="bilinear",
+                      align_corners=False)[0]
+    cb, cr = c[0], c[1]
+    r = y + 2 * (1 - KR) * cr
+    b = y + 2 * (1 - KB) * cb
+    g = (y - KR * r - KB * b) / KG
+    return torch.stack([r, g, b])
+
+
+def to_output_size(frame, size: tuple[int, int]):
+    """An RGB frame (3, h, w) brought to ``size`` = (H, W) by bicubic interpolation, clamped to
+    [0, 1]."""
+    import torch.nn.functional as F
+
+    if tuple(frame.shape[-2:]) != tuple(size):
+        frame = F.interpolate(frame[None], size=size, mode="bicubic", align_corners=False)[0]
+    return frame.clamp(0, 1)
+
+
+def expand_frames(pictures: Iterable, frames: int, step: int) -> Iterator:
+    """The ``frames`` output frames of a segment from its coded pictures (frame ``k * step``
+    each), blending linearly between neighbours; holds two pictures at a time."""
+    it = iter(pictures)
+    prev = next(it)
+    k = 0
+    nxt = next(it, None)
+    for i in range(frames):
+        while nxt is not None and i >= (k + 1) * step:
+            prev, nxt, k = nxt, next(it, None), k + 1
+        offset = i - k * step
+        if offset == 0 or nxt is None:
+            yield prev
+        else:
+            w = offset / step
+            yield prev + w * (nxt - prev)
+
+
+def base_frames(codec: str, stream: bytes, coded: tuple[int, int], frames: int, step: int,
+                size: tuple[int, int], threads: int | None = None) -> Iterator:
+    """The ``frames`` output frames (3, H, W) float tensors in [0, 1] at ``size`` = (H, W)
+    of a decoder-ready base ``stream`` whose pictures are ``coded`` = (w, h), one every
+    ``step`` frames. Raises ``BaseCodecError`` (lazily, while iterating) for a stream that
+    does not decode to exactly that."""
+    from exvc.media.base_codecs import decode
+
+    count = -(-frames // step)
+    pictures = (to_rgb(p, depth) for p, depth in decode(codec, stream, *coded, count, threads))
+    for frame in expand_frames(pictures, frames, step):
+        yield to_output_size(frame, size)
