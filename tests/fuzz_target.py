@@ -3,7 +3,9 @@ and scripts/fuzz_container.py (a long run).
 
 ``fuzz_one(data)`` runs what a decoder does with untrusted bytes before the first pixel:
 container and CRCs, HEAD and META, the resource limits, every SEGMENT payload (configuration,
-entropy tables, range decoding) and the construction of each segment's INR from its integers.
+entropy tables, range decoding), the construction of each segment's INR from its integers,
+every BASE payload and, for small pictures, the decoding of its stream by the standard
+decoder (which must give exactly the pictures the chunk declares).
 It may reject the input only with :class:`DinrError`; anything else (another exception, a hang,
 an allocation beyond the limits) is a bug. Frames are rendered only for tiny pictures, so
 one input costs milliseconds.
@@ -20,7 +22,7 @@ import zlib
 from pathlib import Path
 
 from exvc.bitstream.bytesio import DinrError, uleb_bytes
-from exvc.bitstream.container import END, HEAD, META, PRIOR, PRIOR_SHORT, SEGMENT
+from exvc.bitstream.container import BASE, END, HEAD, META, PRIOR, PRIOR_SHORT, SEGMENT
 
 COMPAT = Path(__file__).resolve().parent / "data" / "compat"
 RENDER_PIXELS = 4096  # render (and so check) frames only this small
@@ -35,16 +37,23 @@ def fuzz_one(data: bytes) -> None:
     """Parse ``data`` as a decoder would; only DinrError may escape."""
     import torch
 
-    from exvc.decode.decoder import parse_segments
+    from exvc.decode.decoder import check_bases, parse_stream
     from exvc.models.quantize import model_from_payload
 
     try:
-        info, payloads = parse_segments(data)
+        stream = parse_stream(data)
     except DinrError:
         return
-    h, w = info.video.height, info.video.width
+    h, w = stream.info.video.height, stream.info.video.width
+    if h * w <= RENDER_PIXELS:
+        try:
+            check_bases(stream.bases, h, w)
+        except DinrError:
+            pass
     with torch.inference_mode():
-        for p in payloads:
+        for p in stream.segments:
+            if p is None:  # a base alone
+                continue
             model = model_from_payload(p, h, w)
             if h * w <= RENDER_PIXELS:
                 out = model.render(list(model.latents), [p.frames - 1])
@@ -143,7 +152,7 @@ def mutate_payload(data: bytes, rng: random.Random) -> bytes:
     spans = chunk_spans(data)
     if not spans:
         return data
-    segs = [i for i, (st, _, _) in enumerate(spans) if data[st] == SEGMENT]
+    segs = [i for i, (st, _, _) in enumerate(spans) if data[st] in (SEGMENT, BASE)]
     k = rng.choice(segs) if segs and rng.random() < 0.7 else rng.randrange(len(spans))
     parts = [data[:6]]
     for i, (st, p0, p1) in enumerate(spans):
@@ -185,6 +194,13 @@ def assemble(rng: random.Random) -> bytes:
         payload = (uleb_bytes(rng.randint(1, 8)) + config + uleb_bytes(rng.randint(1, 512))
                    + rng.randbytes(rng.randint(0, 12)) + rng.randbytes(rng.randint(0, 64)))
         parts.append(chunk(SEGMENT, payload))
+    for _ in range(rng.randint(0, 2)):
+        units = b"".join(uleb_bytes(n) + rng.randbytes(n)
+                         for n in (rng.randint(1, 24) for _ in range(rng.randint(0, 4))))
+        payload = (uleb_bytes(rng.randint(1, 8)) + bytes([rng.randint(0, 4)])
+                   + _uleb_field(rng, 2, 64) + _uleb_field(rng, 2, 64)
+                   + bytes([rng.randint(0, 9), rng.randint(0, 2)]) + units)
+        parts.append(chunk(BASE, payload))
     if rng.random() < 0.05:
         parts.append(chunk(rng.choice([PRIOR, PRIOR_SHORT, 0x7E, 0xC3]), rng.randbytes(8)))
     parts.append(chunk(END, b""))

@@ -103,7 +103,8 @@ def code_base(video: torch.Tensor, budget: int, config: BaseConfig, fps: Fractio
     overhead = _GUESS_HEADER + _GUESS_PER_PICTURE * len(pictures)
     request = max(least, 8 * max(budget - overhead, budget / 4) / seconds)
     tried: list[tuple[float, int]] = []  # (request, size)
-    for _ in range(MAX_TRIES):
+    rate_control = base_codecs.rate_control_works(config.codec, *size)
+    for _ in range(MAX_TRIES if rate_control else 0):
         if best[1] >= FILL * budget:
             break
         try:

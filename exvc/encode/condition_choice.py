@@ -2,11 +2,12 @@
 encoder's distortion-perception judge decides.
 
 The candidates are base configurations (codec, size divisor, frame step, rate mode) that the
-preset or the user's options allow, and, at the slow presets or with ``-base none``, the INR
-alone and the best base with an enhancement INR. Each is coded for the segment's whole
-budget and its frames are judged on the probe frames (``exvc.encode.perception``). The
-lowest score wins among the candidates within ``PSNR_SLACK`` dB of the best PSNR of any
-candidate, so a perceptual gain never costs more than that in fidelity.
+preset or the user's options allow, and, at the slow presets, the INR alone and the best base
+with an enhancement INR. The INR alone is also tried whenever no base fits the budget. Each
+is coded for the segment's whole budget and its frames are judged on the probe frames
+(``exvc.encode.perception``). The lowest score wins among the candidates within
+``PSNR_SLACK`` dB of the best PSNR of any candidate, so a perceptual gain never costs more
+than that in fidelity.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from exvc.encode.presets import Plan
 from exvc.encode.rate_control import BudgetError
 from exvc.encode.sampler_choice import probe_ids
 from exvc.encode.segment_coder import fit_inr
+from exvc.media.base_codecs import BaseCodecError
 
 log = logging.getLogger("exvc.encode")
 
@@ -78,6 +80,9 @@ def choose_condition(video: torch.Tensor, total: int, cands: Candidates, job: Ba
         except BudgetError as exc:
             needed.append(exc.needed)
             return None
+        except BaseCodecError as exc:  # an encoder that refuses this configuration
+            log.info("base candidate skipped: %s", exc)
+            return None
         tried.append(cond)
         judged.append(judge(as_delivered(cond.frames[ids]), video[ids]))
         log.debug("candidate %s: %d bytes, score %.4f, %.2f dB", cond.label, cond.size(),
@@ -89,15 +94,17 @@ def choose_condition(video: torch.Tensor, total: int, cands: Candidates, job: Ba
             report(number, len(cands.configs), "base")
         consider(lambda c=config: BaseCondition.code(job, c, total))
     bases = [c for c in tried if isinstance(c, BaseCondition)]
-    if cands.inr_alone:
-        fitted = fit_inr(video, payload_budget(total), plan, seed, report)
-        consider(lambda: InrCondition.quantize(fitted, total))
+    # The INR alone competes at the slow presets, and whenever no base fits the budget:
+    # its floor (a few dozen bytes) is far below a codec's.
+    if cands.inr_alone or not bases:
+        consider(lambda: InrCondition.quantize(
+            fit_inr(video, payload_budget(total), plan, seed, report), total))
     if cands.enhancement and bases:
         base_judged = [j for c, j in zip(tried, judged, strict=True) if c in bases]
         config = bases[pick(base_judged)].coded.config
         consider(lambda: _enhanced(video, total, config, job, plan, seed, report))
     if not tried:
-        raise BudgetError(min(needed), payload_budget(total))
+        raise BudgetError(min(needed, default=payload_budget(total) + 1), payload_budget(total))
     best = pick(judged)
     return Choice(tried[best], [(c.label, j) for c, j in zip(tried, judged, strict=True)])
 

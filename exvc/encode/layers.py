@@ -19,6 +19,7 @@ from exvc.media import base_codecs
 log = logging.getLogger("exvc.encode")
 
 SCALES = (1, 2, 4)
+MIN_CODED = 16  # pictures smaller than this a side are not coded (libvvenc refuses some)
 FRAME_STEPS = (1, 2, 4, 8)
 
 
@@ -55,12 +56,11 @@ def candidates_for(settings: EncodeSettings, search: BaseSearch, width: int,
     codecs = codecs_for(search, settings.base)
     scales = _pinned(settings.base_scale, search.scales, SCALES, "-base_scale")
     steps = _pinned(settings.base_framestep, search.steps, FRAME_STEPS, "-base_framestep")
-    # a divisor that would code pictures of under 16 pixels a side is no candidate
-    scales = [s for s in scales if s == 1 or min(width, height) / s >= 16] or [1]
     configs = []
     for codec in codecs:
         modes = [m for m in search.modes if m in base_codecs.rate_modes(codec)]
-        configs += [BaseConfig(codec, s, t, m) for m in modes for s in scales for t in steps]
+        configs += [BaseConfig(codec, s, t, m) for m in modes for s in scales for t in steps
+                    if min(BaseConfig(codec, s).coded_size(width, height)) >= MIN_CODED]
     return Candidates(tuple(configs), inr_alone=search.inr, enhancement=search.inr)
 
 

@@ -95,6 +95,12 @@ def rate_modes(codec: str) -> tuple[str, ...]:
     return ("qp", "rate", "rate2") if codec == "vvc" else ("qp", "rate")
 
 
+def rate_control_works(codec: str, width: int, height: int) -> bool:
+    """Whether the encoder's rate control runs at this size: SVT-AV1 refuses it below 64
+    pixels a side (its adaptive quantisation, which rate control needs, is off there)."""
+    return codec != "av1" or min(width, height) >= 64
+
+
 def encode(codec: str, pictures: np.ndarray, fps: Fraction, setting: RateSetting,
            preset: str = "medium", threads: int | None = None,
            timeout: float | None = None) -> bytes:

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from exvc.prior.bundled import RECORD_FILE
+from exvc.prior.codec_degrade import pool_batch
 from exvc.prior.data import SOURCES, load_all
 from exvc.prior.degrade import MIN_FACTOR, degrade
 from exvc.prior.loader import SPEC_FILE, load_prior
@@ -77,14 +78,23 @@ def _batch(levels: list[list[torch.Tensor]], batch: int, patch: int,
 def train(out: Path, steps: int, batch: int, patch: int, lr: float, seed: int,
           plot: Path | None, threads: int | None, init: Path | None = None,
           restore: float = 0.0, name: str | None = None,
-          min_factor: float = MIN_FACTOR) -> dict:
+          min_factor: float = MIN_FACTOR, codec_share: float = 0.0,
+          pool_clips: int = 0) -> dict:
     if threads:
         torch.set_num_threads(threads)
     name = name or out.name
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
+    start = time.time()
     photos = load_all()
     levels = [_pyramid(torch.from_numpy(p), patch) for _, p in photos]
+    pool = []
+    if codec_share > 0:
+        from exvc.prior.codec_degrade import make_pool, pool_stats
+
+        pool = make_pool(levels, pool_clips, gen, lambda k, n: print(
+            f"coded clip {k}/{n} {time.time() - start:.0f}s", flush=True) if k % 50 == 0
+            else None)
     unet, sched = default_unet(), default_scheduler()
     init_digest = None
     if init is not None:
@@ -103,6 +113,9 @@ def train(out: Path, steps: int, batch: int, patch: int, lr: float, seed: int,
             g["lr"] = lr * warm * 0.5 * (1 + math.cos(math.pi * step / steps))
         clean = _batch(levels, batch, patch, gen)
         cond = degrade(clean, gen, min_factor=min_factor)
+        if pool:  # a share of each batch from the coded clips, the rest blurred as before
+            coded = int(round(codec_share * batch))
+            clean[:coded], cond[:coded] = pool_batch(pool, coded, patch, gen)
         x0 = F.pixel_unshuffle(clean * 2 - 1, UNSHUFFLE)
         c = F.pixel_unshuffle(cond * 2 - 1, UNSHUFFLE)
         t = torch.randint(0, MAX_TIMESTEP, (batch,), generator=gen)
@@ -139,9 +152,13 @@ def train(out: Path, steps: int, batch: int, patch: int, lr: float, seed: int,
         "command": f"python -m exvc.prior.train --out {out} --steps {steps} --batch {batch} "
                    f"--patch {patch} --lr {lr} --seed {seed} --restore {restore} --name {name}"
                    + (f" --init {init}" if init is not None else "")
-                   + (f" --min-factor {min_factor}" if min_factor != MIN_FACTOR else ""),
+                   + (f" --min-factor {min_factor}" if min_factor != MIN_FACTOR else "")
+                   + (f" --codec-share {codec_share} --pool-clips {pool_clips}"
+                      if codec_share > 0 else ""),
         "torch": torch.__version__, "threads": torch.get_num_threads(),
         "seconds": round(time.time() - t0), "parameters": sum(p.numel() for p in unet.parameters()),
+        "pool_seconds": round(t0 - start), "codec_share": codec_share,
+        "pool": pool_stats(pool) if pool else None, "codecs": _codec_versions() if pool else None,
         "sources": [{"package": s.package, "path": s.path, "licence": s.licence,
                      "credit": s.credit} for s in SOURCES],
         "max_timestep": MAX_TIMESTEP, "ema_decay": 0.998, "restore": restore,
@@ -154,6 +171,17 @@ def train(out: Path, steps: int, batch: int, patch: int, lr: float, seed: int,
         _plot(log, plot, f"{name}: training loss"
               + (f" (restore {restore})" if restore else ""))
     return record
+
+
+def _codec_versions() -> dict[str, str]:
+    """The libraries that coded the training clips: the pool depends on their versions."""
+    import av
+
+    from exvc.media.base_codecs import vvc_ffmpeg
+
+    ffmpeg = vvc_ffmpeg()
+    return {"pyav": av.__version__, "ffmpeg_libraries": av.library_versions.get(
+        "libavcodec", ("?",)).__str__(), "vvc_ffmpeg": ffmpeg.version if ffmpeg else "none"}
 
 
 def _plot(log: list[tuple[int, float]], path: Path, title: str) -> None:
@@ -192,9 +220,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--name", default=None, help="the prior's name (default: the --out folder's)")
     p.add_argument("--min-factor", type=float, default=MIN_FACTOR,
                    help="mildest blur of the condition, as a down-sampling factor (1: none)")
+    p.add_argument("--codec-share", type=float, default=0.0,
+                   help="share of each batch conditioned on base-codec frames (exvc 2's "
+                        "condition) instead of the blur")
+    p.add_argument("--pool-clips", type=int, default=400,
+                   help="coded clips made before training when --codec-share is set")
     a = p.parse_args(argv)
     record = train(a.out, a.steps, a.batch, a.patch, a.lr, a.seed, a.plot, a.threads,
-                   a.init, a.restore, a.name, a.min_factor)
+                   a.init, a.restore, a.name, a.min_factor, a.codec_share, a.pool_clips)
     print(f"wrote {a.out} ({record['parameters']} parameters, sha256 {record['digest_sha256']})")
 
 

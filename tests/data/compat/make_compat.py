@@ -23,6 +23,9 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[2]))
+sys.path.insert(0, str(HERE.parents[1]))  # tests/, for compat_digest
+
+from compat_digest import parse_digest  # noqa: E402
 
 from exvc.bitstream.container import (  # noqa: E402
     HEAD,
@@ -32,7 +35,7 @@ from exvc.bitstream.container import (  # noqa: E402
     read_container,
     write_container,
 )
-from exvc.decode.decoder import decode_video, parse_segments  # noqa: E402
+from exvc.decode.decoder import decode_video  # noqa: E402
 from exvc.encode.encoder import encode_video  # noqa: E402
 from exvc.encode.settings import EncodeSettings  # noqa: E402
 from exvc.media.types import VideoInfo  # noqa: E402
@@ -50,30 +53,50 @@ def pattern(n: int, w: int, h: int) -> list[np.ndarray]:
     return out
 
 
-def parse_digest(data: bytes) -> str:
-    """SHA-256 over every integer the parser produces (config, steps, symbols)."""
-    _, payloads = parse_segments(data)
-    h = hashlib.sha256()
-    for p in payloads:
-        h.update(np.asarray([p.frames, *p.config, p.latent_step, *p.weight_steps],
-                            np.int64).tobytes())
-        for t in [*p.latents, *p.weights]:
-            h.update(np.ascontiguousarray(t, np.int64).tobytes())
-    return h.hexdigest()
-
-
 def decoded_u8(data: bytes) -> np.ndarray:
     return np.stack([np.rint(f * 255).astype(np.uint8) for f in decode_video(data)[1]])
 
 
-# name: (width, height, frames, bpp, pix_fmt, bit depth, segment_frames, metadata, fps)
+# name: (width, height, frames, bpp, pix_fmt, bit depth, segment_frames, metadata, fps,
+#        extra encoder settings)
 CASES = {
-    "basic_16x16_4f": (16, 16, 4, 2.5, "yuv420p", 8, 64, {}, Fraction(25)),
+    "basic_16x16_4f": (16, 16, 4, 2.5, "yuv420p", 8, 64, {}, Fraction(25), {}),
     "odd_meta_10bit_17x13_3f": (17, 13, 3, 3.5, "yuv420p10le", 10, 64,
                                 {"title": "compat", "comment": "v1.0 corpus"},
-                                Fraction(30000, 1001)),
-    "two_segments_24x16_6f": (24, 16, 6, 3.0, "yuv444p", 8, 3, {}, Fraction(12)),
+                                Fraction(30000, 1001), {}),
+    "two_segments_24x16_6f": (24, 16, 6, 3.0, "yuv444p", 8, 3, {}, Fraction(12), {}),
+    # since 1.3: base layers of each codec, reduced in size and rate
+    "base_vvc_32x24_8f": (32, 24, 8, 2.0, "yuv420p", 8, 64, {}, Fraction(25),
+                          {"base": "vvc", "base_scale": 1, "base_framestep": 1}),
+    "base_av1_half_step2_48x32_8f": (48, 32, 8, 1.0, "yuv420p", 8, 64, {}, Fraction(25),
+                                     {"base": "av1", "base_scale": 2, "base_framestep": 2}),
+    "base_hevc_two_segments_32x24_6f": (32, 24, 6, 3.0, "yuv420p", 8, 3, {}, Fraction(25),
+                                        {"base": "hevc", "base_scale": 1,
+                                         "base_framestep": 1}),
 }
+ENHANCED = "base_vvc_enhanced_32x24_6f"  # a VVC base and an INR of its residual
+
+
+def enhanced_file() -> bytes:
+    """A one-segment file whose base carries an enhancement INR: made from the encoder's
+    parts, since the encoder weighs that candidate only at the slow presets."""
+    import torch
+
+    from exvc.encode.base_coder import BaseConfig
+    from exvc.encode.condition import BaseJob, EnhancedCondition, residual_target
+    from exvc.encode.encoder import make_header
+    from exvc.encode.presets import preset_plan
+    from exvc.encode.segment_coder import fit_inr
+
+    w, h, n = 32, 24, 6
+    info = VideoInfo(w, h, Fraction(25), pix_fmt="yuv420p", bit_depth=8, frames=n)
+    video = torch.from_numpy(np.stack(pattern(n, w, h)))
+    job = BaseJob(video, info.fps, "ultrafast")
+    base = job.code(BaseConfig("vvc"), 700)
+    fitted = fit_inr(residual_target(video, base), 200, preset_plan("ultrafast"), seed=7)
+    cond = EnhancedCondition.combine(base, fitted, 1000)
+    header = make_header(info, EncodeSettings(bpp=1.0, codec="inr", seed=7), n)
+    return write_container([Chunk(HEAD, header.to_bytes()), *cond.chunks()])
 
 
 def future_minor(data: bytes) -> bytes:
@@ -93,11 +116,15 @@ def main() -> None:
     folder.mkdir(exist_ok=True)
     future = HERE / f"v{VERSION_MAJOR}.9-synthetic"
     future.mkdir(exist_ok=True)
-    for name, (w, h, n, bpp, pix_fmt, depth, seg, meta, fps) in CASES.items():
-        info = VideoInfo(w, h, fps, pix_fmt=pix_fmt, bit_depth=depth, frames=n)
-        settings = EncodeSettings(bpp=bpp, preset="ultrafast", seed=7, segment_frames=seg,
-                                  metadata=meta)
-        data = encode_video(iter(pattern(n, w, h)), info, settings)
+    for name, case in [*CASES.items(), (ENHANCED, None)]:
+        if case is None:
+            w, h, n, meta, data = 32, 24, 6, {}, enhanced_file()
+        else:
+            w, h, n, bpp, pix_fmt, depth, seg, meta, fps, extra = case
+            info = VideoInfo(w, h, fps, pix_fmt=pix_fmt, bit_depth=depth, frames=n)
+            settings = EncodeSettings(bpp=bpp, preset="ultrafast", seed=7, segment_frames=seg,
+                                      metadata=meta, **extra)
+            data = encode_video(iter(pattern(n, w, h)), info, settings)
         outputs = {f"{version}/{name}": data}
         if name == "basic_16x16_4f":
             outputs[f"{future.name}/{name}"] = future_minor(data)

@@ -1,0 +1,29 @@
+"""The SHA-256 of every integer and byte a parse of a .dinr produces: equal on every machine,
+because parsing never depends on floating point. The compatibility corpus records it."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from exvc.decode.decoder import parse_stream
+
+
+def parse_digest(data: bytes) -> str:
+    """Per segment: its BASE fields and units (if any), then its INR's configuration, steps
+    and symbols (if any). Files without BASE chunks hash as they did before format 1.3."""
+    stream = parse_stream(data)
+    h = hashlib.sha256()
+    for base, p in zip(stream.bases, stream.segments, strict=True):
+        if base is not None:
+            h.update(np.asarray([base.frames, base.codec, base.width, base.height,
+                                 base.frame_step, base.enhancement], np.int64).tobytes())
+            for unit in base.units:
+                h.update(len(unit).to_bytes(8, "little") + unit)
+        if p is not None:
+            h.update(np.asarray([p.frames, *p.config, p.latent_step, *p.weight_steps],
+                                np.int64).tobytes())
+            for t in [*p.latents, *p.weights]:
+                h.update(np.ascontiguousarray(t, np.int64).tobytes())
+    return h.hexdigest()
