@@ -178,6 +178,12 @@ def test_encode_to_stdout_keeps_stdout_clean(clip, codec):
     (["-preset", "ludicrous"], "Invalid preset 'ludicrous'"),
     (["-crf", "20"], "-crf applies to FFmpeg video encoders"),
     (["-c:v", "copy"], "-c:v copy is only supported from a .dinr to a .dinr"),
+    (["-c:v", "inr", "-base", "vvc"], "-base applies to the dinr encoder, not -c:v inr"),
+    (["-base", "none", "-base_scale", "2"], "-base none codes no base layer"),
+    (["-base_scale", "3"], "Invalid value 3 for -base_scale (choose 1, 2 or 4)"),
+    (["-base_framestep", "3"], "Invalid value 3 for -base_framestep (choose 1, 2, 4 or 8)"),
+    (["-base", "mpeg2"], "Invalid value 'mpeg2' for option '-base': expected one of vvc, "
+                         "av1, hevc, none"),
 ])
 def test_encode_option_errors(tmp_path, clip, codec, args, message):
     result = invoke("-i", str(clip), *args, str(tmp_path / "o.dinr"))

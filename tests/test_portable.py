@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_compat import COMPAT, MANIFEST, _parse_digest
+from compat_digest import parse_digest
+from test_compat import COMPAT, MANIFEST
 
 from exvc.decode.decoder import decode_video
 
@@ -27,13 +28,13 @@ _SNIPPET = """
 import json, sys
 import numpy as np
 sys.path.insert(0, sys.argv[3])
-from test_compat import _parse_digest
+from compat_digest import parse_digest
 from exvc.decode.decoder import decode_video
 names, out, _, threads = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
 arrays, digests = {}, {}
 for i, name in enumerate(names):
     data = open(f"{sys.argv[5]}/{name}.dinr", "rb").read()
-    digests[name] = _parse_digest(data)
+    digests[name] = parse_digest(data)
     arrays[f"f{i}"] = np.stack(list(decode_video(data, threads=threads or None)[1]))
 np.savez(out, **arrays)
 print(json.dumps(digests))
@@ -50,7 +51,7 @@ def reference() -> dict[str, tuple[str, np.ndarray]]:
     out = {}
     for name in NAMES:
         data = (COMPAT / f"{name}.dinr").read_bytes()
-        out[name] = (_parse_digest(data), np.stack(list(decode_video(data)[1])))
+        out[name] = (parse_digest(data), np.stack(list(decode_video(data)[1])))
     return out
 
 

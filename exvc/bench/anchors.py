@@ -4,8 +4,10 @@
 Rate is counted from the elementary stream, the way a fair comparison with a whole ``.dinr``
 file needs it: no container, parameter sets and sequence headers included, and the units that
 carry no picture data removed with FFmpeg's ``filter_units`` bitstream filter: SEI NAL units
-(H.264 type 6 holds x264's kilobyte-long settings string; HEVC 39/40; VVC 23/24) and AV1
-temporal delimiter and padding OBUs (types 2 and 15), leaving AV1 as low-overhead OBUs. The
+(H.264 type 6 holds x264's kilobyte-long settings string; HEVC 39/40; VVC 23/24), access unit
+delimiters (H.264 9, HEVC 35, VVC 20: libvvenc writes one per picture, 7 bytes each with its
+start code) and AV1 temporal delimiter and padding OBUs (types 2 and 15), leaving AV1 as
+low-overhead OBUs. The
 filtered stream is what gets decoded and scored, so nothing counted is missing from it.
 
 Every anchor gets one intra frame per clip (its GOP is at least the clip) and its quality knob
@@ -53,13 +55,13 @@ class Anchor:
 
 
 ANCHORS: dict[str, Anchor] = {
-    "x264": Anchor("x264", "libx264", "h264", "h264", "6", "crf", (0.0, 51.0), False,
+    "x264": Anchor("x264", "libx264", "h264", "h264", "6|9", "crf", (0.0, 51.0), False,
                    "medium", False),
-    "x265": Anchor("x265", "libx265", "hevc", "hevc", "39-40", "crf", (0.0, 51.0), False,
+    "x265": Anchor("x265", "libx265", "hevc", "hevc", "35|39-40", "crf", (0.0, 51.0), False,
                    "medium", False),
     "svtav1": Anchor("svtav1", "libsvtav1", "libdav1d", "av1", "2|15", "crf", (1.0, 63.0),
                      True, "5", True),
-    "vvc": Anchor("vvc", "libvvenc", "vvc", "vvc", "23-24", "qp", (0.0, 63.0), True,
+    "vvc": Anchor("vvc", "libvvenc", "vvc", "vvc", "20|23-24", "qp", (0.0, 63.0), True,
                   "medium", True, via_ffmpeg=True),
 }
 

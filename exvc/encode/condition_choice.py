@@ -89,10 +89,16 @@ def choose_condition(video: torch.Tensor, total: int, cands: Candidates, job: Ba
                   judged[-1].score, judged[-1].psnr)
         return cond
 
-    for number, config in enumerate(cands.configs):
+    def wins(config: BaseConfig) -> bool | None:
+        """Code ``config``; None if it does not fit, else whether it is now the pick."""
         if report is not None:
-            report(number, len(cands.configs), "base")
-        consider(lambda c=config: BaseCondition.code(job, c, total))
+            report(len(tried), len(cands.configs), "base")
+        if consider(lambda: BaseCondition.code(job, config, total)) is None:
+            return None
+        return pick(judged) == len(judged) - 1
+
+    for group in _groups(cands.configs):
+        _climb(group, wins)
     bases = [c for c in tried if isinstance(c, BaseCondition)]
     # The INR alone competes at the slow presets, and whenever no base fits the budget:
     # its floor (a few dozen bytes) is far below a codec's.
@@ -107,6 +113,37 @@ def choose_condition(video: torch.Tensor, total: int, cands: Candidates, job: Ba
         raise BudgetError(min(needed, default=payload_budget(total) + 1), payload_budget(total))
     best = pick(judged)
     return Choice(tried[best], [(c.label, j) for c, j in zip(tried, judged, strict=True)])
+
+
+def _groups(configs: tuple[BaseConfig, ...]) -> list[list[BaseConfig]]:
+    """The configurations by (codec, mode), in the order first seen."""
+    groups: dict[tuple[str, str], list[BaseConfig]] = {}
+    for c in configs:
+        groups.setdefault((c.codec, c.mode), []).append(c)
+    return list(groups.values())
+
+
+def _climb(group: list[BaseConfig], wins: Callable[[BaseConfig], bool | None]) -> None:
+    """Search one codec's grid of size divisors x frame steps greedily, not exhaustively:
+    the frame steps in order at the smallest divisor (the next divisor if none fits or wins)
+    until a step that fits stops winning, then larger divisors at the winning step until
+    one stops winning. On the development clips the judge's score fell, then rose, along
+    each axis (docs/base.md)."""
+    grid = {(c.scale, c.step): c for c in group}
+    scales = sorted({s for s, _ in grid})
+    steps = sorted({t for _, t in grid})
+    best_step, rest = None, scales
+    while best_step is None and rest:
+        scale, rest = rest[0], rest[1:]
+        for step in steps:
+            result = wins(grid[scale, step])
+            if result:
+                best_step = step
+            elif result is False and best_step is not None:
+                break
+    for scale in rest if best_step is not None else []:
+        if wins(grid[scale, best_step]) is False:
+            break
 
 
 def _enhanced(video: torch.Tensor, total: int, config: BaseConfig, job: BaseJob, plan: Plan,

@@ -47,16 +47,16 @@ class BaseSearch:
 
 
 _BASE_SEARCH = {
-    "ultrafast": BaseSearch(scales=(1,)),
-    "superfast": BaseSearch(scales=(1,)),
-    "veryfast": BaseSearch(),
-    "faster": BaseSearch(),
-    "fast": BaseSearch(scales=(1, 2, 4), steps=(1, 2)),
-    "medium": BaseSearch(scales=(1, 2, 4), steps=(1, 2)),
-    "slow": BaseSearch("all", (1, 2, 4), (1, 2), ("rate", "rate2"), inr=True, adapters=True),
-    "slower": BaseSearch("all", (1, 2, 4), (1, 2, 4), ("rate", "rate2"), inr=True,
+    "ultrafast": BaseSearch(scales=(1,), steps=(1, 2)),
+    "superfast": BaseSearch(scales=(1,), steps=(1, 2, 4)),
+    "veryfast": BaseSearch(steps=(1, 2, 4)),
+    "faster": BaseSearch(steps=(1, 2, 4)),
+    "fast": BaseSearch(scales=(1, 2, 4), steps=(1, 2, 4)),
+    "medium": BaseSearch(scales=(1, 2, 4), steps=(1, 2, 4)),
+    "slow": BaseSearch("all", (1, 2, 4), (1, 2, 4), ("rate", "rate2"), inr=True, adapters=True),
+    "slower": BaseSearch("all", (1, 2, 4), (1, 2, 4, 8), ("rate", "rate2"), inr=True,
                          adapters=True),
-    "veryslow": BaseSearch("all", (1, 2, 4), (1, 2, 4), ("rate", "rate2"), inr=True,
+    "veryslow": BaseSearch("all", (1, 2, 4), (1, 2, 4, 8), ("rate", "rate2"), inr=True,
                            adapters=True),
 }
 

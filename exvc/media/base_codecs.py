@@ -211,11 +211,11 @@ def decode(codec: str, stream: bytes, width: int, height: int, count: int,
         if produced > count:
             raise BaseCodecError(f"holds more than the {count} pictures declared")
         if (frame.width, frame.height) != (width, height):
-            raise BaseCodecError(f"a picture is {frame.width}x{frame.height}, not the "
+            raise BaseCodecError(f"has a picture of {frame.width}x{frame.height}, not the "
                                  f"{width}x{height} declared")
         name = frame.format.name
         if name not in ("yuv420p", "yuv420p10le"):
-            raise BaseCodecError(f"pictures are {name}, not 4:2:0 of 8 or 10 bits")
+            raise BaseCodecError(f"has {name} pictures, not 4:2:0 of 8 or 10 bits")
         depth = 10 if name.endswith("10le") else 8
         return frame.to_ndarray().astype(np.uint16, copy=False), depth
 

@@ -1,0 +1,339 @@
+"""The base layer (format 1.3): BASE payloads, stream packing, each codec's round trip, a base
+at reduced size and rate, the enhancement INR, the fallback without VVC, hostile streams,
+and repeatable decoding."""
+
+from __future__ import annotations
+
+import logging
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+
+from exvc.bitstream.base import (
+    AV1,
+    HEVC,
+    VVC,
+    BasePayload,
+    pack,
+    read_base,
+    to_decoder,
+    write_base,
+)
+from exvc.bitstream.bytesio import DinrError
+from exvc.bitstream.container import BASE, HEAD, SEGMENT, Chunk, read_container, write_container
+from exvc.decode.decoder import decode_video, parse_stream, probe
+from exvc.encode.base_coder import BaseConfig, code_base
+from exvc.encode.encoder import encode_video, make_header
+from exvc.encode.settings import EncodeSettings
+from exvc.media import base_codecs
+from exvc.media.base_video import expand_frames, to_pictures
+from exvc.media.types import VideoInfo
+
+W, H, T = 64, 48, 8
+CODEC_IDS = {"hevc": HEVC, "av1": AV1, "vvc": VVC}
+CODECS = [c for c in ("vvc", "av1", "hevc") if base_codecs.available(c)]
+
+
+def clip(n: int = T, w: int = W, h: int = H) -> np.ndarray:
+    """A moving pattern with edges and texture: float32 (n, 3, h, w) on the 8-bit grid."""
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    frames = []
+    for i in range(n):
+        r = 0.5 + 0.35 * np.sin((x + 2 * i) / 5.0) * np.cos(y / 7.0)
+        g = 0.5 + 0.3 * np.sign(np.sin((x - y + 3 * i) / 9.0))
+        b = 0.5 + 0.3 * np.cos((x + y) / 11.0 + 0.4 * i)
+        frames.append(np.rint(np.clip(np.stack([r, g, b]), 0, 1) * 255) / 255)
+    return np.stack(frames).astype(np.float32)
+
+
+def info_for(video: np.ndarray) -> VideoInfo:
+    n, _, h, w = video.shape
+    return VideoInfo(w, h, Fraction(25), pix_fmt="yuv420p", bit_depth=8, frames=n)
+
+
+def encode(video: np.ndarray, bpp: float = 0.6, **settings) -> bytes:
+    settings.setdefault("preset", "ultrafast")
+    return encode_video(iter(video), info_for(video), EncodeSettings(bpp=bpp, **settings))
+
+
+def decode(data: bytes) -> np.ndarray:
+    return np.stack(list(decode_video(data)[1]))
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    d = np.rint(np.clip(b, 0, 1) * 255) / 255
+    return float(10 * np.log10(1 / np.mean((a - d) ** 2)))
+
+
+# -- payload and packing ---------------------------------------------------------------------
+
+
+def test_a_base_payload_round_trips():
+    p = BasePayload(12, VVC, 32, 24, 2, 0, (b"\x00\x01abc", b"\x40\x01" + bytes(200)))
+    data = write_base(p)
+    assert read_base(data, 64, 48, 16) == p
+    assert p.coded_frames == 6
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("frames", 17, "base of 17 frames"),
+    ("codec", 9, "needs a newer exvc: unknown base codec 9"),
+    ("width", 33, "width 33 \\(must be even"),
+    ("width", 66, "width 66 \\(must be even, 2..64\\)"),
+    ("height", 0, "height 0"),
+    ("frame_step", 9, "frame step 9"),
+    ("frame_step", 0, "frame step 0"),
+    ("enhancement", 2, "enhancement flag 2"),
+])
+def test_a_base_payload_out_of_range_is_refused(field, value, message):
+    fields = dict(frames=12, codec=VVC, width=32, height=24, frame_step=2, enhancement=0)
+    fields[field] = value
+    from exvc.bitstream.bytesio import ByteWriter
+
+    w = ByteWriter().uleb(fields["frames"]).u8(fields["codec"]).uleb(fields["width"])
+    w.uleb(fields["height"]).u8(fields["frame_step"]).u8(fields["enhancement"])
+    w.uleb(3).raw(b"\x00\x01a")
+    with pytest.raises(DinrError, match=message):
+        read_base(w.getvalue(), 64, 48, 16)
+
+
+@pytest.mark.parametrize("units, message", [
+    (b"", "holds no stream"),
+    (b"\x00", "empty unit"),
+    (b"\x01\x40", "shorter than its header"),
+    (b"\x05ab", "ends early"),
+])
+def test_malformed_units_are_refused(units, message):
+    head = write_base(BasePayload(4, VVC, 32, 24, 1, 0, (b"xx",)))[:-3]
+    with pytest.raises(DinrError, match=message):
+        read_base(head + units, 64, 48, 16)
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_packing_keeps_every_picture_and_drops_the_rest(codec):
+    pictures = to_pictures(torch.from_numpy(clip()), (W, H))
+    raw = base_codecs.encode(codec, pictures, Fraction(25), base_codecs.RateSetting("qp", 40),
+                             "ultrafast")
+    units = pack(CODEC_IDS[codec], raw)
+    rebuilt = to_decoder(CODEC_IDS[codec], units)
+    assert sum(len(u) + 1 for u in units) < len(raw)  # start codes and AUDs are gone
+    a = [p for p, _ in base_codecs.decode(codec, raw, W, H, T)]
+    b = [p for p, _ in base_codecs.decode(codec, rebuilt, W, H, T)]
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+# -- frames from pictures ----------------------------------------------------------------------
+
+
+def test_frames_between_coded_pictures_are_blended_and_the_last_held():
+    pictures = [torch.full((1,), float(v)) for v in (0, 4, 8)]
+    out = [float(f) for f in expand_frames(pictures, 8, 3)]
+    assert out == pytest.approx([0, 4 / 3, 8 / 3, 4, 4 + 4 / 3, 4 + 8 / 3, 8, 8])
+
+
+def test_colour_round_trip_is_close():
+    from exvc.media.base_video import to_rgb
+
+    video = torch.from_numpy(clip(2))
+    pictures = to_pictures(video, (W, H))
+    back = torch.stack([to_rgb(p, 10) for p in pictures]).clamp(0, 1)
+    assert pictures.dtype == np.uint16 and pictures.shape == (2, H * 3 // 2, W)
+    assert psnr(video.numpy(), back.numpy()) > 30  # only 4:2:0 chroma is lost
+
+
+# -- whole files -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_each_codec_round_trips_through_a_file(codec):
+    video = clip()
+    data = encode(video, base=codec, base_scale=1, base_framestep=1)
+    stream = parse_stream(data)
+    assert [b.codec_name for b in stream.bases] == [codec]
+    assert stream.segments == [None]
+    out = decode(data)
+    assert out.shape == video.shape
+    assert psnr(video, out) > 22
+    assert len(data) <= 0.6 * W * H * T / 8
+
+
+def test_a_degraded_base_is_coded_small_and_brought_back():
+    video = clip(16, 96, 64)
+    data = encode(video, bpp=0.3, base=CODECS[0], base_scale=2, base_framestep=2)
+    base = parse_stream(data).bases[0]
+    assert (base.width, base.height, base.frame_step) == (48, 32, 2)
+    assert base.coded_frames == 8
+    out = decode(data)
+    assert out.shape == video.shape  # full size, every frame
+    assert psnr(video, out) > 18
+    assert "1 frame in 2" in probe(data).layers[0]
+
+
+def test_the_decoder_rebuilds_exactly_the_frames_the_encoder_judged():
+    video = torch.from_numpy(clip())
+    coded = code_base(video, 900, BaseConfig(CODECS[0], 2, 2), Fraction(25), "ultrafast")
+    header = make_header(info_for(video.numpy()), EncodeSettings(bpp=1, codec="inr"), T)
+    data = write_container([Chunk(HEAD, header.to_bytes()),
+                            Chunk(BASE, write_base(coded.payload))])
+    assert np.allclose(decode(data), coded.frames.numpy(), atol=1e-5)
+
+
+def test_the_rate_search_fills_the_budget_without_going_over():
+    video = torch.from_numpy(clip(16, 96, 64))
+    for budget in (1500, 3000):
+        coded = code_base(video, budget, BaseConfig(CODECS[0]), Fraction(25), "ultrafast")
+        assert 0.9 * budget <= coded.size <= budget
+
+
+def test_an_enhancement_inr_adds_the_residual():
+    from exvc.encode.condition import BaseJob, EnhancedCondition, residual_target
+    from exvc.encode.presets import preset_plan
+    from exvc.encode.segment_coder import fit_inr
+
+    video = torch.from_numpy(clip())
+    job = BaseJob(video, Fraction(25), "ultrafast")
+    base = job.code(BaseConfig(CODECS[0]), 700)
+    fitted = fit_inr(residual_target(video, base), 400, preset_plan("ultrafast"), seed=1)
+    cond = EnhancedCondition.combine(base, fitted, 1200)
+    assert cond.size() <= 1200
+    header = make_header(info_for(video.numpy()), EncodeSettings(bpp=1, codec="inr"), T)
+    data = write_container([Chunk(HEAD, header.to_bytes()), *cond.chunks()])
+    stream = parse_stream(data)
+    assert stream.bases[0].enhancement == 1 and stream.segments[0] is not None
+    out = decode(data)
+    assert np.allclose(out, cond.frames.numpy(), atol=1e-4)
+    assert psnr(video.numpy(), out) > psnr(video.numpy(), base.frames.numpy())
+    assert probe(data).sections[1][0] == "base 0"
+    assert probe(data).sections[2][0] == "enhancement 0"
+
+
+def test_a_base_announcing_an_enhancement_needs_its_segment():
+    data = (pytest.importorskip("pathlib").Path(__file__).parent / "data" / "compat" / "v1.3"
+            / "base_vvc_enhanced_32x24_6f.dinr").read_bytes()
+    chunks = read_container(data).chunks
+    without = [c for c in chunks if c.type != SEGMENT]
+    with pytest.raises(DinrError, match="must be followed by a segment"):
+        parse_stream(write_container(without))
+
+
+def test_decoding_is_repeatable():
+    data = encode(clip(), base=CODECS[0], base_scale=2)
+    assert np.array_equal(decode(data), decode(data))
+
+
+def test_without_vvc_the_encoder_says_so_and_uses_av1(monkeypatch, caplog):
+    if not base_codecs.available("av1"):
+        pytest.skip("PyAV has no libsvtav1 here")
+    monkeypatch.setenv("EXVC_FFMPEG", "none")
+    assert not base_codecs.available("vvc")
+    with caplog.at_level(logging.WARNING, logger="exvc"):
+        data = encode(clip())
+    assert [r.getMessage() for r in caplog.records if "VVC" in r.getMessage()] == [
+        "VVC base unavailable (no ffmpeg executable with libvvenc; pip install "
+        "imageio-ffmpeg); using av1"]
+    assert {b.codec_name for b in parse_stream(data).bases if b} <= {"av1"}
+    with pytest.raises(ValueError, match="the vvc base is not available here"):
+        encode(clip(), base="vvc")
+
+
+# -- hostile streams ---------------------------------------------------------------------------
+
+
+def _file_with_base(payload: BasePayload, w: int = W, h: int = H) -> bytes:
+    header = make_header(VideoInfo(w, h, Fraction(25), frames=payload.frames),
+                         EncodeSettings(bpp=1, codec="inr"), payload.frames)
+    return write_container([Chunk(HEAD, header.to_bytes()), Chunk(BASE, write_base(payload))])
+
+
+def _real_base(codec: str) -> BasePayload:
+    video = torch.from_numpy(clip())
+    return code_base(video, 1200, BaseConfig(codec), Fraction(25), "ultrafast").payload
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(width=32, height=24), "has a picture of 64x48, not the 32x24 declared"),
+    (dict(frames=12), "holds 8 pictures, not the 12 declared"),
+    (dict(frames=4), "holds more than the 4 pictures declared"),
+    (dict(units=(b"\x40\x01garbage",)), "does not decode|holds 0 pictures"),
+])
+def test_a_base_stream_that_is_not_what_it_declares_is_refused(change, message):
+    from dataclasses import replace
+
+    data = _file_with_base(replace(_real_base(CODECS[0]), **change))
+    with pytest.raises(DinrError, match=f"the base stream of segment 0 ({message})"):
+        decode_video(data)
+
+
+def test_a_stream_claiming_huge_pictures_is_refused_before_they_are_allocated():
+    video = torch.from_numpy(clip(2, 512, 384))
+    big = code_base(video, 20000, BaseConfig(CODECS[0]), Fraction(25), "ultrafast").payload
+    from dataclasses import replace
+
+    lie = replace(big, width=16, height=16, frames=2)  # max_pixels (16 + 256)^2 < 512 x 384
+    with pytest.raises(DinrError, match="the base stream of segment 0"):
+        decode_video(_file_with_base(lie, 16, 16))
+
+
+# -- the command line --------------------------------------------------------------------------
+
+
+def _exvc(*args: str, env: dict | None = None):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "exvc", "-hide_banner", "-nostats", *args],
+                          capture_output=True, text=True, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="module")
+def y4m(tmp_path_factory):
+    path = tmp_path_factory.mktemp("clip") / "clip.y4m"
+    from exvc.media.writer import OutputOptions, open_output
+
+    video = clip(16)
+    sink = open_output(str(path), info_for(video), OutputOptions())
+    for frame in video:
+        sink.write(frame)
+    sink.close()
+    return path
+
+
+def test_the_info_print_shows_the_layers_and_their_bytes(tmp_path, y4m):
+    out = tmp_path / "o.dinr"
+    r = _exvc("-i", str(y4m), "-b", "0.5bpp", "-preset", "ultrafast", "-base", CODECS[0],
+              "-base_scale", "2", str(out))
+    assert r.returncode == 0, r.stderr
+    info = _exvc("-i", str(out)).stderr
+    assert f"Layers: segment 0: {CODECS[0]} base 32x24" in info
+    sizes = [int(m) for m in __import__("re").findall(r":\s+(\d+) bytes\s", info)]
+    assert sum(sizes) == out.stat().st_size  # the sections add up to the file
+
+
+def test_a_hostile_base_stream_is_one_line_exit_1_and_no_output(tmp_path):
+    from dataclasses import replace
+
+    bad = tmp_path / "bad.dinr"
+    bad.write_bytes(_file_with_base(replace(_real_base(CODECS[0]), width=32, height=24)))
+    out = tmp_path / "out.mp4"
+    r = _exvc("-i", str(bad), str(out))
+    assert r.returncode == 1
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert "the base stream of segment 0 has a picture of 64x48" in r.stderr
+    assert not out.exists()
+
+
+def test_without_vvc_the_command_prints_one_notice(tmp_path, y4m):
+    if not base_codecs.available("av1"):
+        pytest.skip("PyAV has no libsvtav1 here")
+    out = tmp_path / "o.dinr"
+    r = _exvc("-i", str(y4m), "-b", "0.5bpp", "-preset", "ultrafast", str(out),
+              env={"EXVC_FFMPEG": "none"})
+    assert r.returncode == 0, r.stderr
+    notices = [line for line in r.stderr.splitlines() if "VVC" in line]
+    assert len(notices) == 1 and "using av1" in notices[0]
+    r = _exvc("-i", str(y4m), "-base", "vvc", str(tmp_path / "v.dinr"),
+              env={"EXVC_FFMPEG": "none"})
+    assert r.returncode == 1 and "the vvc base is not available here" in r.stderr
