@@ -323,7 +323,7 @@ def test_dinr_info_names_a_bundled_prior_without_loading_torch():
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
                          text=True, check=True).stdout.splitlines()
     assert out == ["  Prior: exvc-default-1 (bundled, sha256 abe8c98b5a4b3915), ddim-mixed 1 "
-                   "of 8 steps, mixed 0/16 with the INR", "False"]
+                   "of 8 steps, mixed 0/16 with its condition", "False"]
 
 
 def test_colour_and_number_formats():

@@ -96,9 +96,13 @@ def test_long_input_is_coded_in_segments(sample):
     info, frames = sample
     data = _encode(frames[:20], info, 0.05, segment_frames=8)
     dinfo = probe(data)
-    assert [name for name, _ in dinfo.sections if name.startswith("segment")] == [
-        "segment 0", "segment 1"]
-    assert 0.98 * 0.05 <= dinfo.bpp <= 0.05
+    # each segment's condition is a base or an INR, named by its index
+    assert [name for name, _ in dinfo.sections if name.split()[0] in ("segment", "base")] \
+        in (["segment 0", "segment 1"], ["base 0", "base 1"], ["base 0", "segment 1"],
+            ["segment 0", "base 1"])
+    # never over; the last segment's base moves in steps of about 5 % with 6 coded pictures
+    # (docs/base.md, "Rate accuracy"): at 2.6 KB the file may land up to that far under
+    assert 0.95 * 0.05 <= dinfo.bpp <= 0.05
     assert len(list(decode_video(data)[1])) == 20
 
 

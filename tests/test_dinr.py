@@ -19,6 +19,7 @@ from exvc.bitstream.adapter import AdapterPayload, AdapterTarget, read_adapter, 
 from exvc.bitstream.bytesio import DinrError
 from exvc.bitstream.container import (
     ADAPTER,
+    BASE,
     PRIOR,
     PRIOR_SHORT,
     SEGMENT,
@@ -40,6 +41,7 @@ from exvc.decode.decoder import (
     probe,
     resolve_prior,
 )
+from exvc.encode.condition import Condition
 from exvc.encode.encoder import encode_video
 from exvc.encode.settings import EncodeSettings
 from exvc.media.types import ColourInfo, VideoInfo
@@ -103,7 +105,30 @@ def _encode(video, codec: str, prior, preset="superfast", bpp=0.4):
 
 @pytest.fixture(scope="module")
 def dinr_file(video, priors):
-    return _encode(video, "dinr", priors[0])
+    """A dinr file that uses its prior. The tiny random prior loses to the condition as it
+    is, which the encoder would write as an INR file without a prior (see
+    ``test_an_unmixed_choice_is_written_without_the_prior``), so the sampler is pinned."""
+    from exvc.encode import sampler_choice
+
+    mixed = sampler_choice.CANDIDATES[0]
+    assert mixed.mix > 0
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sampler_choice, "choose_sampler", lambda *a, **k: (mixed, []))
+        return _encode(video, "dinr", priors[0])
+
+
+def test_an_unmixed_choice_is_written_without_the_prior(video, priors):
+    from exvc.encode import sampler_choice
+
+    unmixed = sampler_choice.CANDIDATES[-1]
+    assert unmixed.mix == 0
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sampler_choice, "choose_sampler", lambda *a, **k: (unmixed, []))
+        data = _encode(video, "dinr", priors[0])
+    assert probe(data).codec == "inr"
+    types = {c.type for c in read_container(data).chunks}
+    assert not {PRIOR, PRIOR_SHORT, ADAPTER} & types
+    assert len(list(decode_video(data, prior="/no/such/prior")[1])) == T  # never loaded
 
 
 # --- priors ------------------------------------------------------------------------------
@@ -290,7 +315,8 @@ def test_dinr_file_layout_and_rate(dinr_file, video):
     assert info.codec == "dinr"
     types = [c.type for c in read_container(dinr_file).chunks]
     assert PRIOR not in types  # the long form is read, no longer written (since 1.2)
-    assert PRIOR_SHORT in types and types.index(PRIOR_SHORT) < types.index(SEGMENT)
+    condition = next(t for t in types if t in (SEGMENT, BASE))
+    assert PRIOR_SHORT in types and types.index(PRIOR_SHORT) < types.index(condition)
     assert len(dinr_file) <= math.floor(0.4 * W * H * T / 8)
     stream = parse_stream(dinr_file)
     assert stream.prior.grid_steps in (8, 32, 100) and len(stream.adapters) == 1
@@ -350,8 +376,9 @@ def test_an_adapter_is_kept_exactly_when_it_lowers_the_loss_by_the_margin(
     from exvc.bitstream.adapter import read_adapter
     from exvc.encode import dinr_segment
     from exvc.encode.adapter_coder import AdapterCoder
-    from exvc.encode.encoder import _chunk_cost
+    from exvc.encode.condition import InrCondition, payload_budget
     from exvc.encode.presets import preset_plan
+    from exvc.encode.segment_coder import fit_inr
     from exvc.prior.sampler import padded_size
 
     if margin is not None:  # no adapter can lower the score by 100 %: never kept
@@ -360,16 +387,17 @@ def test_an_adapter_is_kept_exactly_when_it_lowers_the_loss_by_the_margin(
     frames = torch.from_numpy(np.stack(video[0]))
     coder = AdapterCoder(prior, SamplerSettings(), noise_for(prior, 0, H, W),
                          padded_size(prior, H, W), seed=3)
-    seg = dinr_segment.encode_dinr_segment(frames, 600, preset_plan("faster"),
-                                           lambda v, i: coder, _chunk_cost)
+    plan = preset_plan("faster")
+    fitted = fit_inr(frames, payload_budget(600), plan, seed=3)
+    seg = dinr_segment.refine_segment(frames, InrCondition.quantize(fitted, 600), 600, plan,
+                                      lambda v, i: coder)
     assert seg.loss_with_adapter is not None
-    keep = seg.loss_with_adapter < (1 - dinr_segment.KEEP_MARGIN) * seg.loss_inr_only and \
+    keep = seg.loss_with_adapter < (1 - dinr_segment.KEEP_MARGIN) * seg.loss_alone and \
         seg.psnr_with_adapter >= seg.psnr_floor
     assert (seg.adapter is not None) == keep
     if margin is not None:
         assert seg.adapter is None
-    used = len(seg.segment) + (_chunk_cost(len(seg.adapter)) if seg.adapter else 0)
-    assert used <= 600
+    assert seg.size() <= 600
     if seg.adapter is not None:
         assert read_adapter(seg.adapter).rank == 4
     assert not hasattr(prior.unet, "peft_config")  # the prior is left as it was
@@ -398,6 +426,16 @@ def test_the_keep_or_drop_judge_is_the_adapters_training_loss(video, priors):
     assert j.psnr == pytest.approx(psnr(out, frames[ids]), rel=1e-5)
 
 
+class _FixedCondition(Condition):
+    """A condition of given frames whose recoding always fits: the decision rule alone."""
+
+    def chunks(self):
+        return [Chunk(SEGMENT, b"\0" * 100)]
+
+    def recode(self, total):
+        return self
+
+
 class _FixedCoder:
     """An adapter coder whose judgements are given: the decision rule alone is tested."""
 
@@ -419,7 +457,6 @@ class _FixedCoder:
 def test_an_adapter_never_decodes_below_the_fidelity_floor(video, monkeypatch, alone_psnr,
                                                             with_psnr, kept):
     from exvc.encode import dinr_segment
-    from exvc.encode.encoder import _chunk_cost
     from exvc.encode.perception import MAX_PSNR_DROP, Judgement
     from exvc.encode.presets import preset_plan
 
@@ -427,8 +464,8 @@ def test_an_adapter_never_decodes_below_the_fidelity_floor(video, monkeypatch, a
     monkeypatch.setattr(dinr_segment, "judge", lambda out, ref: Judgement(0.0, 30.0))
     coder = _FixedCoder(Judgement(1.0, alone_psnr), Judgement(0.5, with_psnr))
     frames = torch.from_numpy(np.stack(video[0]))
-    seg = dinr_segment.encode_dinr_segment(frames, 600, preset_plan("faster"),
-                                           lambda v, i: coder, _chunk_cost)
+    seg = dinr_segment.refine_segment(frames, _FixedCondition("fixed", frames), 600,
+                                      preset_plan("faster"), lambda v, i: coder)
     assert seg.psnr_floor == min(28.5, alone_psnr)
     assert (seg.adapter is not None) == kept
 
@@ -502,8 +539,13 @@ def test_adapter_without_a_following_segment_is_corrupt(dinr_file):
 
 # --- command line ------------------------------------------------------------------------
 
-def test_cli_codec_choice_and_prior_option(tmp_path, priors, media_clip, capsys):
+def test_cli_codec_choice_and_prior_option(tmp_path, priors, media_clip, capsys,
+                                           monkeypatch):
     from exvc.cli.main import execute as run
+    from exvc.encode import sampler_choice
+
+    mixed = sampler_choice.CANDIDATES[0]  # the tiny prior would not be used (see dinr_file)
+    monkeypatch.setattr(sampler_choice, "choose_sampler", lambda *a, **k: (mixed, []))
 
     clip = media_clip("in.mkv", frames=4, size=(32, 24))
     base = ["-hide_banner", "-nostats", "-v", "error", "-y", "-i", clip, "-b", "2bpp",

@@ -60,7 +60,9 @@ def test_pipeline_through_stdin_and_stdout(tmp_path, fmt):
     coded = exvc(*QUIET, "-i", "-", "-b", "0.05bpp", *FAST, "-f", "dinr", "-",
                  stdin=video).stdout
     assert coded[:4] == b"DINR"
-    assert abs(8 * len(coded) / (192 * 108 * 8) - 0.05) <= 0.05 * 0.02
+    # never over; a base of 4-8 coded pictures at 1 KB moves in steps of 5-10 %
+    # (docs/base.md, "Rate accuracy")
+    assert 0.9 * 0.05 <= 8 * len(coded) / (192 * 108 * 8) <= 0.05
     back = exvc("-hide_banner", "-nostats", "-i", "-", "-f", fmt, "-", stdin=coded).stdout
     exvc("-hide_banner", "-nostats", "-f", fmt, "-i", "-", str(tmp_path / "y.mkv"), stdin=back)
     assert _count(tmp_path / "y.mkv") == (8, Fraction(25), (192, 108))
@@ -71,7 +73,7 @@ def test_bitrate_in_bits_per_second_and_geometry_options(tmp_path):
     exvc(*QUIET, "-i", SAMPLE, "-t", "0.4", "-vf", "scale=96:-2", "-b", "20k", *FAST, str(out))
     n, fps = 10, 25
     target_bytes = 20_000 / fps * n / 8
-    assert 0.98 * target_bytes <= out.stat().st_size <= target_bytes
+    assert 0.9 * target_bytes <= out.stat().st_size <= target_bytes  # as above
     proc = exvc("-hide_banner", "-i", str(out), check=False)
     assert "96x54" in proc.stderr.decode() and f"{n} frames" in proc.stderr.decode()
 

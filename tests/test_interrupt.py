@@ -2,7 +2,7 @@
 
 The encode runs as a real ``exvc`` process and is stopped with SIGINT (Ctrl-C) or SIGKILL at
 three moments: while it reads its input (a pipe fed halfway, signalled from outside), while
-it fits the first segment, and after the whole file is written to the temporary file but
+it codes the first segment's condition (a base or an INR), and after the whole file is written to the temporary file but
 before the rename (those two signal themselves from a hook, so the moment is exact). The
 output path must then hold the previous file byte for byte (or nothing, if there was none).
 After SIGINT no temporary file remains; SIGKILL cannot be cleaned up after, so there the only
@@ -44,7 +44,7 @@ HOOK = textwrap.dedent("""
 
         def encoder(self, p):
             real_encoder(self, p)
-            if p.stage == "fit":
+            if p.stage in ("fit", "base"):  # coding the first segment's condition
                 die()
         progress.Reporter.encoder = encoder
     elif point == "write":  # the temporary file holds every byte; fsync and rename are next
