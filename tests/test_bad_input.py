@@ -131,6 +131,16 @@ def _major(data: bytes, major: int) -> bytes:
     return data[:4] + bytes([major]) + data[5:]
 
 
+def _garbage_base() -> bytes:
+    """A 16x16, 4-frame file whose only segment is a VVC base of bytes that are no stream."""
+    from exvc.bitstream.base import BasePayload, write_base
+    from exvc.bitstream.container import BASE
+
+    head = read_container(DINR).chunks[0]
+    payload = BasePayload(4, 3, 16, 16, 1, 0, (b"\x40\x01garbage",))
+    return write_container([head, Chunk(BASE, write_base(payload))])
+
+
 def both(*setups):
     def run(d):
         for s in setups:
@@ -297,6 +307,14 @@ CASES = [
                                                             "-preset", "fast"], 1,
          "Trailing option(s) found in the command: '-preset' after the last output file; "
          "options go before the file they apply to"),
+    Case("base-unknown", "`-base` naming no base codec",
+         ["-i", "in.mkv", "-base", "h264", "out.dinr"], 1,
+         "Invalid value 'h264' for option '-base': expected one of vvc, av1, hevc, none"),
+    Case("base-unavailable", "`-base vvc` where no ffmpeg with libvvenc is found",
+         ["-i", "in.mkv", "-base", "vvc", "out.dinr"], 1,
+         "Error encoding 'out.dinr': the vvc base is not available here: no ffmpeg "
+         "executable with libvvenc; pip install imageio-ffmpeg", setup=clip(),
+         env_setup=lambda d, mp: mp.setenv("EXVC_FFMPEG", "none"), output="out.dinr"),
     Case("no-output", "no output file", ["-i", "in.mkv"], 1,
          "At least one output file must be specified", setup=clip()),
     # -- the output ----------------------------------------------------------------------------
@@ -370,6 +388,10 @@ CASES = [
          setup=data_file("in.dinr", _forge({"codec": 1},
                                            after_head=[Chunk(PRIOR, _prior_record())])),
          output="out.mkv"),
+    Case("dinr-base-garbage", ".dinr whose base stream does not decode",
+         ["-i", "in.dinr", "out.mkv"], 1,
+         "in.dinr: corrupt .dinr: the base stream of segment 0 …",
+         setup=data_file("in.dinr", _garbage_base()), output="out.mkv"),
     Case("dinr-prior-missing", "`-prior` naming a folder that does not exist",
          ["-prior", "./no-such-prior", "-i", "in.dinr", "out.mkv"], 1,
          "in.dinr: prior './no-such-prior' not found (give a diffusers model folder or a hub "

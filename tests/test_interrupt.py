@@ -2,11 +2,12 @@
 
 The encode runs as a real ``exvc`` process and is stopped with SIGINT (Ctrl-C) or SIGKILL at
 three moments: while it reads its input (a pipe fed halfway, signalled from outside), while
-it codes the first segment's condition (a base or an INR), and after the whole file is written to the temporary file but
-before the rename (those two signal themselves from a hook, so the moment is exact). The
-output path must then hold the previous file byte for byte (or nothing, if there was none).
-After SIGINT no temporary file remains; SIGKILL cannot be cleaned up after, so there the only
-leftover allowed is the hidden ``.NAME.*.exvc-tmp`` file beside the target.
+it codes the first segment's condition (a base or an INR), and after the whole file is
+written to the temporary file but before the rename (those two signal themselves from a
+hook, so the moment is exact). The output path must then hold the previous file byte for
+byte (or nothing, if there was none). After SIGINT no temporary file remains; SIGKILL
+cannot be cleaned up after, so there the only leftover allowed is the hidden
+``.NAME.*.exvc-tmp`` file beside the target.
 """
 
 from __future__ import annotations

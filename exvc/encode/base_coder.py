@@ -73,9 +73,13 @@ class CodedBase:
 
 
 def code_base(video: torch.Tensor, budget: int, config: BaseConfig, fps: Fraction,
-              preset: str = "medium", threads: int | None = None) -> CodedBase:
+              preset: str = "medium", threads: int | None = None,
+              thorough: bool = False) -> CodedBase:
     """The largest BASE payload of ``video`` (T, 3, H, W) within ``budget`` bytes under
-    ``config`` (raises :class:`BudgetError` when even the smallest stream is over)."""
+    ``config`` (raises :class:`BudgetError` when even the smallest stream is over).
+    ``thorough``: for the chosen configuration, twice the rate-controlled tries and then,
+    if still short of ``FILL``, the quantiser bisection too; the largest payload that fits
+    of all of them is kept."""
     t, _, h, w = video.shape
     size = config.coded_size(w, h)
     pictures = to_pictures(video[::config.step], size)
@@ -104,7 +108,7 @@ def code_base(video: torch.Tensor, budget: int, config: BaseConfig, fps: Fractio
     request = max(least, 8 * max(budget - overhead, budget / 4) / seconds)
     tried: list[tuple[float, int]] = []  # (request, size)
     rate_control = base_codecs.rate_control_works(config.codec, *size)
-    for _ in range(MAX_TRIES if rate_control else 0):
+    for _ in range((2 if thorough else 1) * MAX_TRIES if rate_control else 0):
         if best[1] >= FILL * budget:
             break
         try:
@@ -117,16 +121,18 @@ def code_base(video: torch.Tensor, budget: int, config: BaseConfig, fps: Fractio
         request = max(least, _next_request(tried, (1 + FILL) / 2 * budget))
         if any(abs(request / r - 1) < 0.01 for r, _ in tried):
             break  # nothing new to try: the size has no more to give
-    if best is floor and floor[1] < FILL * budget:
+    if best[1] < FILL * budget and (best is floor or thorough):
         # Rate control found nothing between the coarsest quantiser and the budget (its
-        # own floor can be far above the quantiser's on short segments): bisect the
-        # quantiser instead.
+        # own floor can be far above the quantiser's on short segments), or too little:
+        # bisect the quantiser as well.
         lo, hi = _FINEST_QP, base_codecs.COARSEST[config.codec]  # hi fits
         while hi - lo > 1:
             mid = (lo + hi) // 2
             found = attempt(RateSetting("qp", mid), timeout)
             if found[1] <= budget:
-                hi, best = mid, found
+                hi = mid
+                if found[1] > best[1]:
+                    best = found
             else:
                 lo = mid
     payload, used, setting = best

@@ -23,7 +23,7 @@ from exvc.bitstream.base import RESIDUAL_OFFSET, write_base
 from exvc.bitstream.bytesio import uleb_len
 from exvc.bitstream.container import BASE, SEGMENT, Chunk
 from exvc.bitstream.segment import write_segment
-from exvc.encode.base_coder import BaseConfig, CodedBase, code_base
+from exvc.encode.base_coder import FILL, BaseConfig, CodedBase, code_base
 from exvc.encode.rate_control import BudgetError, QuantizedSegment
 from exvc.encode.segment_coder import MIN_SEGMENT_BUDGET, FittedSegment
 
@@ -52,9 +52,9 @@ class BaseJob:
     preset: str
     threads: int | None = None
 
-    def code(self, config: BaseConfig, total: int) -> CodedBase:
+    def code(self, config: BaseConfig, total: int, thorough: bool = False) -> CodedBase:
         return code_base(self.video, payload_budget(total), config, self.fps, self.preset,
-                         self.threads)
+                         self.threads, thorough)
 
 
 @dataclass
@@ -81,12 +81,21 @@ class BaseCondition(Condition):
     job: BaseJob = field(default=None, repr=False)
 
     @classmethod
-    def code(cls, job: BaseJob, config: BaseConfig, total: int) -> BaseCondition:
-        coded = job.code(config, total)
+    def code(cls, job: BaseJob, config: BaseConfig, total: int,
+             thorough: bool = False) -> BaseCondition:
+        coded = job.code(config, total, thorough)
         return cls(config.describe(), coded.frames, coded, job)
 
     def chunks(self) -> list[Chunk]:
         return [Chunk(BASE, write_base(self.coded.payload))]
+
+    def filled(self, total: int) -> BaseCondition:
+        """This base coded again with a thorough rate search when it leaves more than
+        ``1 - FILL`` of ``total`` unspent (the file's rate accuracy); itself otherwise."""
+        if chunk_cost(self.coded.size) >= FILL * total:
+            return self
+        fuller = BaseCondition.code(self.job, self.coded.config, total, thorough=True)
+        return fuller if fuller.coded.size > self.coded.size else self
 
     def recode(self, total: int) -> BaseCondition:
         return BaseCondition.code(self.job, self.coded.config, total)

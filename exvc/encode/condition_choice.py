@@ -112,7 +112,10 @@ def choose_condition(video: torch.Tensor, total: int, cands: Candidates, job: Ba
     if not tried:
         raise BudgetError(min(needed, default=payload_budget(total) + 1), payload_budget(total))
     best = pick(judged)
-    return Choice(tried[best], [(c.label, j) for c, j in zip(tried, judged, strict=True)])
+    chosen = tried[best]
+    if isinstance(chosen, BaseCondition):  # the search stops at sizes the judge needs;
+        chosen = chosen.filled(total)  # the file's rate wants the chosen one full
+    return Choice(chosen, [(c.label, j) for c, j in zip(tried, judged, strict=True)])
 
 
 def _groups(configs: tuple[BaseConfig, ...]) -> list[list[BaseConfig]]:
