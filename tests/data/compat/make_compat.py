@@ -99,6 +99,38 @@ def enhanced_file() -> bytes:
     return write_container([Chunk(HEAD, header.to_bytes()), *cond.chunks()])
 
 
+PRIOR_BASE = "base_vvc_prior_32x24_6f"  # a VVC base refined by the bundled prior
+
+
+def prior_file() -> bytes:
+    """A dinr file whose condition is a VVC base and whose prior (the bundled default) is
+    mixed in: made from the encoder's parts, since on these tiny patterns the encoder's own
+    sampler choice leaves the condition as it is and writes an inr file."""
+    import torch
+
+    from exvc.bitstream.container import PRIOR_SHORT
+    from exvc.bitstream.header import CODEC_DINR
+    from exvc.bitstream.prior_chunk import PriorRecord, write_prior_short
+    from exvc.encode.base_coder import BaseConfig
+    from exvc.encode.condition import BaseCondition, BaseJob
+    from exvc.encode.encoder import make_header
+    from exvc.encode.sampler_choice import CANDIDATES
+    from exvc.prior.bundled import DEFAULT_DIR
+    from exvc.prior.loader import load_prior
+
+    w, h, n = 32, 24, 6
+    info = VideoInfo(w, h, Fraction(25), pix_fmt="yuv420p", bit_depth=8, frames=n)
+    video = torch.from_numpy(np.stack(pattern(n, w, h)))
+    cond = BaseCondition.code(BaseJob(video, info.fps, "ultrafast"), BaseConfig("vvc"), 900)
+    s = next(c for c in CANDIDATES if c.mix > 0)
+    record = PriorRecord(load_prior(DEFAULT_DIR).digest, "", s.sampler, s.grid_steps,
+                         s.run_steps, s.mix)
+    header = make_header(info, EncodeSettings(bpp=1.0, codec="dinr", seed=7), n)
+    assert header.codec == CODEC_DINR
+    return write_container([Chunk(HEAD, header.to_bytes()),
+                            Chunk(PRIOR_SHORT, write_prior_short(record)), *cond.chunks()])
+
+
 def future_minor(data: bytes) -> bytes:
     """The same stream as a hypothetical version 1.9 file: two bytes appended to HEAD (new
     fields) and an unknown ancillary chunk, both of which a 1.x reader must skip."""
@@ -116,9 +148,11 @@ def main() -> None:
     folder.mkdir(exist_ok=True)
     future = HERE / f"v{VERSION_MAJOR}.9-synthetic"
     future.mkdir(exist_ok=True)
-    for name, case in [*CASES.items(), (ENHANCED, None)]:
-        if case is None:
+    for name, case in [*CASES.items(), (ENHANCED, None), (PRIOR_BASE, None)]:
+        if name == ENHANCED:
             w, h, n, meta, data = 32, 24, 6, {}, enhanced_file()
+        elif name == PRIOR_BASE:
+            w, h, n, meta, data = 32, 24, 6, {}, prior_file()
         else:
             w, h, n, bpp, pix_fmt, depth, seg, meta, fps, extra = case
             info = VideoInfo(w, h, fps, pix_fmt=pix_fmt, bit_depth=depth, frames=n)
