@@ -43,6 +43,7 @@ from exvc.encode.settings import EncodeProgress, EncodeSettings
 from exvc.media.types import VideoInfo
 
 _CHUNK_FIXED = 1 + 4  # type byte and CRC32 around every chunk payload
+TOP_UP = 0.01  # unspent share of the file above which the last condition is coded again
 
 
 class EncodeError(ValueError):
@@ -139,6 +140,7 @@ def encode_video(
     segments: list[Chunk] = []
     used = overhead
     read = done = 0
+    last = None  # (refined segment, where its chunks start) for the top-up
     for index, seg in enumerate(split_segments(
             frames, settings.segment_frames, _cut_detector(settings))):
         read += len(seg)
@@ -149,8 +151,8 @@ def encode_video(
         video = torch.from_numpy(np.stack(seg))
         report = functools.partial(_report, on_progress, read, done, info.frames, used, index)
         try:
-            coded = _code_segment(video, allowed - used, plan, settings.seed + index, report,
-                                  dinr, layers)
+            coded, refined = _code_segment(video, allowed - used, plan, settings.seed + index,
+                                           report, dinr, layers)
         except BudgetError as exc:
             need = overhead + _CHUNK_FIXED + 2 + exc.needed
             min_bpp = 8 * need / (pixels_per_frame * read)
@@ -158,13 +160,18 @@ def encode_video(
                 f"-b {settings.bpp:g}bpp is too low for {info.width}x{info.height} x {read} "
                 f"frames: the smallest file is about {need} bytes ({min_bpp:.4f} bpp)"
             ) from None
+        last = (refined, len(segments))
         segments += coded
         used += sum(_chunk_cost(len(c.payload)) for c in coded)
+        if index == 0 and dinr is not None and dinr.sampler.mix == 0:
+            used -= _chunk_cost(len(dinr.overhead_chunk()))  # no PRIOR chunk: bytes to spend
         done = read
         if on_progress is not None:
             on_progress(EncodeProgress(read, done, info.frames, used, index, 1, 1, "coded"))
     if not segments:
         raise NoFramesError("no frames to encode")
+    segments = _top_up(segments, last, math.floor(settings.bpp * pixels_per_frame * read / 8)
+                       - used)
     # A dinr file whose sampler leaves the condition as it is (mix 0) does not need the
     # prior: it is written without one, as codec 0, and decodes without loading it.
     prior_used = dinr is not None and dinr.sampler.mix > 0
@@ -186,16 +193,40 @@ def _cut_detector(settings: EncodeSettings) -> SceneCuts | None:
     return SceneCuts(settings.scene_cut_levels) if settings.scene_cut_levels else None
 
 
+def _top_up(segments: list[Chunk], last, slack: int) -> list[Chunk]:
+    """``segments`` with the last one's condition coded again for its budget plus ``slack``
+    when that is more than ``TOP_UP`` of the file's bytes so far: what the sampler choice
+    freed (an unmixed file has no PRIOR chunk) and what the last segment left unspent."""
+    refined, start = last
+    file_bytes = sum(_chunk_cost(len(c.payload)) for c in segments) + slack
+    if refined is None or refined.adapter is not None or slack <= TOP_UP * file_bytes:
+        return segments
+    from exvc.encode.condition import BaseCondition
+    from exvc.encode.rate_control import BudgetError
+
+    budget = refined.size() + slack
+    try:
+        fuller = refined.condition.recode(budget)
+        if isinstance(fuller, BaseCondition):
+            fuller = fuller.filled(budget)
+    except BudgetError:
+        return segments
+    if not refined.condition.size() < fuller.size() <= budget:
+        return segments
+    return segments[:start] + fuller.chunks()
+
+
 def _code_segment(video, total: int, plan, seed: int, report, dinr,
-                  layers: _Layers | None) -> list[Chunk]:
+                  layers: _Layers | None) -> tuple[list[Chunk], object]:
     """The chunks of one segment within ``total`` bytes: for inr its SEGMENT; for dinr its
-    condition (BASE and/or SEGMENT), preceded by ADAPTER when one pays."""
+    condition (BASE and/or SEGMENT), preceded by ADAPTER when one pays, and the refined
+    segment (``exvc.encode.dinr_segment.DinrSegment``; None for inr)."""
     from exvc.encode.condition import InrCondition, payload_budget
     from exvc.encode.segment_coder import encode_segment, fit_inr
 
     if dinr is None:
         payload = encode_segment(video, payload_budget(total), plan, seed=seed, report=report)
-        return [Chunk(SEGMENT, payload)]
+        return [Chunk(SEGMENT, payload)], None
     from exvc.encode.condition_choice import choose_condition
     from exvc.encode.dinr_segment import refine_segment
 
@@ -212,7 +243,7 @@ def _code_segment(video, total: int, plan, seed: int, report, dinr,
             refine_plan = plan
     coded = refine_segment(video, condition, total, refine_plan,
                            functools.partial(dinr.coder, seed), report)
-    return coded.chunks()
+    return coded.chunks(), coded
 
 
 class _Layers:

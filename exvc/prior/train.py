@@ -122,10 +122,10 @@ def train(out: Path, steps: int, batch: int, patch: int, lr: float, seed: int,
         a = alphas[t].view(-1, 1, 1, 1)
         # With probability ``restore`` the noisy sample is built from the condition, as the
         # sampler builds its first step from the INR frame, not from the clean sample.
-        start = x0
+        first = x0
         if restore > 0:
-            start = torch.where(torch.rand(batch, 1, 1, 1, generator=gen) < restore, c, x0)
-        noisy = a.sqrt() * start + (1 - a).sqrt() * torch.randn(x0.shape, generator=gen)
+            first = torch.where(torch.rand(batch, 1, 1, 1, generator=gen) < restore, c, x0)
+        noisy = a.sqrt() * first + (1 - a).sqrt() * torch.randn(x0.shape, generator=gen)
         pred = unet(torch.cat([noisy, c], 1), t).sample
         loss = F.mse_loss(pred, x0)
         opt.zero_grad(set_to_none=True)
