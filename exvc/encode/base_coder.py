@@ -128,7 +128,11 @@ def code_base(video: torch.Tensor, budget: int, config: BaseConfig, fps: Fractio
         lo, hi = _FINEST_QP, base_codecs.COARSEST[config.codec]  # hi fits
         while hi - lo > 1:
             mid = (lo + hi) // 2
-            found = attempt(RateSetting("qp", mid), timeout)
+            try:
+                found = attempt(RateSetting("qp", mid), timeout)
+            except base_codecs.BaseCodecError:
+                lo = mid  # libvvenc can fail at fine quantisers on tiny pictures
+                continue
             if found[1] <= budget:
                 hi = mid
                 if found[1] > best[1]:

@@ -26,6 +26,7 @@ from exvc.bitstream.segment import write_segment
 from exvc.encode.base_coder import FILL, BaseConfig, CodedBase, code_base
 from exvc.encode.rate_control import BudgetError, QuantizedSegment
 from exvc.encode.segment_coder import MIN_SEGMENT_BUDGET, FittedSegment
+from exvc.media.base_codecs import BaseCodecError
 
 CHUNK_FIXED = 1 + 4  # type byte and CRC32 around every chunk payload
 
@@ -94,7 +95,10 @@ class BaseCondition(Condition):
         ``1 - FILL`` of ``total`` unspent (the file's rate accuracy); itself otherwise."""
         if chunk_cost(self.coded.size) >= FILL * total:
             return self
-        fuller = BaseCondition.code(self.job, self.coded.config, total, thorough=True)
+        try:
+            fuller = BaseCondition.code(self.job, self.coded.config, total, thorough=True)
+        except (BudgetError, BaseCodecError):
+            return self
         return fuller if fuller.coded.size > self.coded.size else self
 
     def recode(self, total: int) -> BaseCondition:

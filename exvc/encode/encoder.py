@@ -203,13 +203,14 @@ def _top_up(segments: list[Chunk], last, slack: int) -> list[Chunk]:
         return segments
     from exvc.encode.condition import BaseCondition
     from exvc.encode.rate_control import BudgetError
+    from exvc.media.base_codecs import BaseCodecError
 
     budget = refined.size() + slack
     try:
         fuller = refined.condition.recode(budget)
         if isinstance(fuller, BaseCondition):
             fuller = fuller.filled(budget)
-    except BudgetError:
+    except (BudgetError, BaseCodecError):
         return segments
     if not refined.condition.size() < fuller.size() <= budget:
         return segments
