@@ -91,8 +91,10 @@ def code_base(video: torch.Tensor, budget: int, config: BaseConfig, fps: Fractio
                 ) -> tuple[BasePayload, int, RateSetting]:
         stream = base_codecs.encode(config.codec, pictures, rate, setting, preset, threads,
                                     timeout)
-        payload = BasePayload(t, codec, size[0], size[1], config.step, 0,
-                              pack(codec, stream))
+        units = pack(codec, stream)
+        if not units or not all(units):
+            raise base_codecs.BaseCodecError(f"{config.codec} wrote no picture units")
+        payload = BasePayload(t, codec, size[0], size[1], config.step, 0, units)
         return payload, len(write_base(payload)), setting
 
     # The coarsest quantiser first: it tells whether anything fits, and rate control is

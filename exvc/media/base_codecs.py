@@ -150,6 +150,8 @@ def _encode_pyav(codec: str, pictures: np.ndarray, fps: Fraction, setting: RateS
         packets += ctx.encode(None)
     except av.FFmpegError as exc:
         raise BaseCodecError(f"{name} failed: {exc}") from None
+    if not packets:
+        raise BaseCodecError(f"{name} failed: no packets")
     return b"".join(bytes(p) for p in packets)
 
 
@@ -186,7 +188,9 @@ def _run(cmd: list[str], data: bytes, timeout: float | None) -> bytes:
                               timeout=timeout or _ENCODE_TIMEOUT)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise BaseCodecError(f"libvvenc failed: {exc}") from None
-    if proc.returncode != 0:
+    if proc.returncode != 0 or not proc.stdout:
+        # ffmpeg can exit 0 having written nothing when libvvenc stops ("Nothing was
+        # written into output file")
         tail = proc.stderr.decode(errors="replace").strip().splitlines()
         raise BaseCodecError(f"libvvenc failed: {tail[-1] if tail else proc.returncode}")
     return proc.stdout
