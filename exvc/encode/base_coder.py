@@ -28,6 +28,7 @@ CODEC_IDS = {name: code for code, name in BASE_CODECS.items()}
 FILL = 0.985  # a payload at or above this share of its budget ends the search
 MAX_TRIES = 6  # rate-controlled encodes per search, after the coarsest quantiser's
 _FINEST_QP = 15  # the quantiser bisection's other end
+_MIN_TIMEOUT, _MAX_TIMEOUT = 20.0, 120.0  # seconds a search encode may take (10x the first)
 # What a payload of zero bits per second would still cost, per coded picture, as a guess of
 # the overhead before the first encode (parameter sets, picture headers).
 _GUESS_HEADER = 300
@@ -101,7 +102,9 @@ def code_base(video: torch.Tensor, budget: int, config: BaseConfig, fps: Fractio
     # never asked for less than it gives (libvvenc can spin for minutes below that).
     start = time.perf_counter()
     floor = attempt(RateSetting("qp", base_codecs.COARSEST[config.codec]))
-    timeout = max(60.0, 30 * (time.perf_counter() - start))
+    # libvvenc's rate control can spin for many minutes on a few tiny pictures: an encode
+    # that takes far longer than the coarsest quantiser's is stopped and counts as failed
+    timeout = min(_MAX_TIMEOUT, max(_MIN_TIMEOUT, 10 * (time.perf_counter() - start)))
     if floor[1] > budget:
         raise BudgetError(floor[1], budget)
     best = floor
