@@ -22,15 +22,28 @@ import zlib
 from pathlib import Path
 
 from exvc.bitstream.bytesio import DinrError, uleb_bytes
-from exvc.bitstream.container import BASE, END, HEAD, META, PRIOR, PRIOR_SHORT, SEGMENT
+from exvc.bitstream.container import (
+    ADAPTER,
+    BASE,
+    END,
+    HEAD,
+    META,
+    PRIOR,
+    PRIOR_SHORT,
+    SEGMENT,
+)
 
 COMPAT = Path(__file__).resolve().parent / "data" / "compat"
 RENDER_PIXELS = 4096  # render (and so check) frames only this small
 
 
 def seed_files() -> list[bytes]:
-    """Every file of the compatibility corpus: real encoder output to mutate."""
-    return [p.read_bytes() for p in sorted(COMPAT.glob("*/*.dinr"))]
+    """Every file of the compatibility corpus (real encoder output) and two dinr files with
+    an ADAPTER (tests/hostile.py), to mutate."""
+    import hostile
+
+    corpus = [p.read_bytes() for p in sorted(COMPAT.glob("*/*.dinr"))]
+    return corpus + [hostile.with_adapter(), hostile.many_tables(6)]
 
 
 def fuzz_one(data: bytes) -> None:
@@ -147,12 +160,13 @@ def _edit(payload: bytes, rng: random.Random) -> bytes:
 
 
 def mutate_payload(data: bytes, rng: random.Random) -> bytes:
-    """Edit the payload of one chunk of a valid file (a segment, most often) and re-frame it
+    """Edit the payload of one chunk of a valid file (a segment or adapter, most often) and
+    re-frame it
     with a correct length and CRC: this reaches the segment, entropy and model code."""
     spans = chunk_spans(data)
     if not spans:
         return data
-    segs = [i for i, (st, _, _) in enumerate(spans) if data[st] in (SEGMENT, BASE)]
+    segs = [i for i, (st, _, _) in enumerate(spans) if data[st] in (SEGMENT, BASE, ADAPTER)]
     k = rng.choice(segs) if segs and rng.random() < 0.7 else rng.randrange(len(spans))
     parts = [data[:6]]
     for i, (st, p0, p1) in enumerate(spans):

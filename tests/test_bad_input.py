@@ -26,7 +26,17 @@ from click.testing import CliRunner
 from conftest import media_write_clip
 from test_compat import COMPAT
 
-from exvc.bitstream.container import HEAD, PRIOR, Chunk, read_container, write_container
+from exvc.bitstream.container import (
+    ADAPTER,
+    HEAD,
+    META,
+    PRIOR,
+    PRIOR_SHORT,
+    SEGMENT,
+    Chunk,
+    read_container,
+    write_container,
+)
 from exvc.bitstream.header import Header
 from exvc.cli.main import cli
 
@@ -139,6 +149,58 @@ def _garbage_base() -> bytes:
     head = read_container(DINR).chunks[0]
     payload = BasePayload(4, 3, 16, 16, 1, 0, (b"\x40\x01garbage",))
     return write_container([head, Chunk(BASE, write_base(payload))])
+
+
+def _second_meta() -> bytes:
+    from exvc.bitstream.header import encode_metadata
+
+    return _forge(after_head=[Chunk(META, encode_metadata({"title": "a"})),
+                              Chunk(META, encode_metadata({"title": "b"}))])
+
+
+def _word_appended() -> bytes:
+    """The SEGMENT's coded stream with one zero word more: the same symbols in a decoder that
+    reads past the end, so the spec makes it invalid (one byte form per payload)."""
+    chunks = read_container(DINR).chunks
+    return write_container([Chunk(c.type, c.payload + bytes(4)) if c.type == SEGMENT else c
+                            for c in chunks])
+
+
+def _many_tables() -> bytes:
+    import hostile
+
+    return hostile.many_tables(256)
+
+
+def _prior_with_trailing_byte() -> bytes:
+    from exvc.bitstream.prior_chunk import PriorRecord, write_prior_short
+
+    record = write_prior_short(PriorRecord(bytes(8), "", 0, 8, 2)) + b"\x00"
+    data = _forge({"codec": 1}, after_head=[Chunk(PRIOR_SHORT, record)])
+    return data[:5] + b"\x09" + data[6:]  # a newer minor: still no bytes after a prior record
+
+
+def _adapter_then_meta(d: Path) -> None:
+    """A dinr file for the bundled prior whose ADAPTER and SEGMENT have a META between them."""
+    from exvc.bitstream.adapter import AdapterPayload, write_adapter
+    from exvc.bitstream.header import encode_metadata
+    from exvc.bitstream.prior_chunk import PriorRecord, write_prior_short
+    from exvc.prior.adapters import adaptable_modules, target_of
+    from exvc.prior.bundled import DEFAULT_NAME, bundled_priors
+    from exvc.prior.loader import load_prior
+
+    prior = load_prior(bundled_priors()[DEFAULT_NAME][0])
+    modules = adaptable_modules(prior.unet)
+    targets = [target_of(i, modules[i][1]) for i in (0, len(modules) - 1)]
+    adapter = AdapterPayload(1, 1, 0, targets, [np.zeros(t.b_size(1), np.int32) for t in targets])
+    record = write_prior_short(PriorRecord(prior.digest, "", 0, 8, 1))
+    chunks = read_container(DINR).chunks
+    head = Header.from_bytes(chunks[0].payload)
+    head.codec = 1
+    data = write_container([Chunk(HEAD, head.to_bytes()), Chunk(PRIOR_SHORT, record),
+                            Chunk(ADAPTER, write_adapter(adapter)),
+                            Chunk(META, encode_metadata({"title": "between"})), *chunks[1:]])
+    (d / "in.dinr").write_bytes(data)
 
 
 def both(*setups):
@@ -392,6 +454,25 @@ CASES = [
          ["-i", "in.dinr", "out.mkv"], 1,
          "in.dinr: corrupt .dinr: the base stream of segment 0 …",
          setup=data_file("in.dinr", _garbage_base()), output="out.mkv"),
+    Case("dinr-second-meta", ".dinr with two META chunks", ["-i", "in.dinr", "out.mkv"], 1,
+         "in.dinr: corrupt .dinr: chunk 2 is a second metadata chunk",
+         setup=data_file("in.dinr", _second_meta()), output="out.mkv"),
+    Case("dinr-stream-end", ".dinr whose coded stream has a word appended",
+         ["-i", "in.dinr", "out.mkv"], 1,
+         "in.dinr: corrupt .dinr: entropy-coded stream is not the one its symbols encode to",
+         setup=data_file("in.dinr", _word_appended()), output="out.mkv"),
+    Case("dinr-table-budget", ".dinr of 4 KB stating 33 million entropy-table entries",
+         ["-i", "in.dinr", "out.mkv"], 1,
+         "in.dinr: corrupt .dinr: entropy tables of 33554688 entries (the limit is … for the "
+         "file's size)", setup=lambda d: (d / "in.dinr").write_bytes(_many_tables()),
+         output="out.mkv"),
+    Case("dinr-prior-trailing", "`dinr` .dinr with a byte after its prior record (minor 9)",
+         ["-i", "in.dinr", "out.mkv"], 1,
+         "in.dinr: corrupt .dinr: 1 unexpected bytes after the prior record",
+         setup=data_file("in.dinr", _prior_with_trailing_byte()), output="out.mkv"),
+    Case("dinr-adapter-ancillary", "`dinr` .dinr with a META between an ADAPTER and its segment",
+         ["-i", "in.dinr", "out.mkv"], 0, "Output #0, matroska, to 'out.mkv':",
+         setup=_adapter_then_meta, check=lambda d: _frames_of(d / "out.mkv") == 4),
     Case("dinr-prior-missing", "`-prior` naming a folder that does not exist",
          ["-prior", "./no-such-prior", "-i", "in.dinr", "out.mkv"], 1,
          "in.dinr: prior './no-such-prior' not found (give a diffusers model folder or a hub "

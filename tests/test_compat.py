@@ -66,3 +66,56 @@ def test_an_unknown_critical_chunk_is_refused():
     data = (COMPAT / "v1.0" / "basic_16x16_4f.dinr").read_bytes()
     with pytest.raises(DinrError, match="needs a newer exvc"):
         probe(data[:-6] + chunk(0x7E, b"future") + data[-6:])
+
+
+def _entropy_payloads(data: bytes):
+    """(entropy payload, tensor sizes, exvc's decoded values) of every SEGMENT of a file."""
+    from exvc.bitstream.bytesio import ByteReader
+    from exvc.bitstream.container import HEAD, SEGMENT
+    from exvc.bitstream.header import Header
+    from exvc.decode.decoder import parse_stream
+    from exvc.models.config import INRConfig
+    from exvc.models.quantize import segment_layout
+
+    container = read_container(data)
+    header = Header.from_bytes(container.first(HEAD).payload, container.minor)
+    decoded = iter(p for p in parse_stream(data).segments if p is not None)
+    for c in container.of_type(SEGMENT):
+        r = ByteReader(c.payload)
+        frames = r.uleb()
+        config = [r.u8() for _ in range(INRConfig.field_count())]
+        layout = segment_layout(config, frames, header.height, header.width)
+        r.uleb()
+        for _ in layout.weight_sizes:
+            r.u8()
+        p = next(decoded)
+        values = [v.tolist() for v in list(p.latents) + list(p.weights)]
+        yield r.rest(), layout.latent_sizes + layout.weight_sizes, values
+
+
+def _with_segments() -> list[str]:
+    from exvc.bitstream.container import SEGMENT
+
+    return [n for n in sorted(MANIFEST)
+            if read_container((COMPAT / f"{n}.dinr").read_bytes()).of_type(SEGMENT)]
+
+
+@pytest.mark.parametrize("name", _with_segments())
+def test_corpus_entropy_streams_decode_as_the_reference_does(name):
+    """bitstream_spec.md 7.4 in plain integers (tests/ref_entropy.py) and exvc's
+    constriction-based decoder give the same values for every coded payload of the corpus,
+    and both refuse the payload with a word appended (the stream's canonical end)."""
+    import ref_entropy as ref
+
+    from exvc.bitstream.entropy import decode_symbols
+
+    data = (COMPAT / f"{name}.dinr").read_bytes()
+    payloads = list(_entropy_payloads(data))
+    assert payloads
+    for payload, sizes, values in payloads:
+        assert ref.decode_payload(payload, sizes) == values
+        for extra in (bytes(4), b"\xa5" * 4):
+            with pytest.raises(ref.Reject, match="canonical"):
+                ref.decode_payload(payload + extra, sizes)
+            with pytest.raises(DinrError, match="not the one its symbols encode to"):
+                decode_symbols(payload + extra, sizes)

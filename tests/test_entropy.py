@@ -1,8 +1,10 @@
 """Range coding of integer tensors (bitstream_spec.md section 7).
 
-Besides round trips and compression efficiency, these tests re-implement the spec's range
-coder and table algorithms in plain Python and check them against constriction word for
-word: that is what proves the integer tables reach the coder exactly and the spec suffices.
+Besides round trips and compression efficiency, these tests check exvc against the spec's
+tables, range coder and checks in plain Python integers (``tests/ref_entropy.py``): word for
+word on the encoder side, value for value and reject for reject on the decoder side. That is
+what proves the integer tables reach constriction exactly, and it fails if a constriction
+release changes the arithmetic.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import time
 import constriction
 import numpy as np
 import pytest
+import ref_entropy as ref
 
 from exvc.bitstream import entropy as E
 from exvc.bitstream.bytesio import ByteReader, DinrError
@@ -26,129 +29,11 @@ from exvc.bitstream.entropy import (
     laplace_table,
 )
 
-M64 = (1 << 64) - 1
-
-
-# --------------------------------------------------- reference implementation of the spec
-
-def ref_laplace_table(m: int, decay: int, zero: int) -> list[int]:
-    w = [1 << 31] * (m + 1)
-    for k in range(1, m + 1):  # w[k] = floor-chained power, bits of k from low to high
-        acc, p, e = 1 << 31, decay << 15, k
-        while e:
-            if e & 1:
-                acc = (acc * p) >> 31
-            p = (p * p) >> 31
-            e >>= 1
-        w[k] = acc
-    n = 2 * m + 1
-    free = TOTAL - n
-    z = (free * zero) >> 16
-    rest = free - z
-    s = 2 * sum(w[1:])
-    e = [(rest * w[k]) // s for k in range(1, m + 1)]
-    return [1 + x for x in reversed(e)] + [1 + z + rest - 2 * sum(e)] + [1 + x for x in e]
-
-
-def ref_count_table(counts: list[int]) -> list[int]:
-    n, total = len(counts), sum(counts)
-    free = TOTAL - n
-    f = [1 + c * free // total for c in counts]
-    f[counts.index(max(counts))] += TOTAL - sum(f)
-    return f
-
-
-def ref_range_encode(pieces: list[tuple[list[int], list[int]]]) -> list[int]:
-    """constriction's queue RangeEncoder<u32, u64> with 24-bit models, per the spec."""
-    out: list[int] = []
-    lower, rng = 0, M64
-    inverted: tuple[int, int] | None = None  # (count, first held-back word)
-    for symbols, freqs in pieces:
-        cdf = np.concatenate([[0], np.cumsum(freqs)]).tolist()
-        for s in symbols:
-            scale = rng >> 24
-            rng = scale * freqs[s]
-            new_lower = (lower + scale * cdf[s]) & M64
-            if inverted and ((new_lower + rng) & M64) > new_lower:
-                count, first = inverted
-                first, rest = ((first + 1) & 0xFFFFFFFF, 0) if new_lower < lower \
-                    else (first, 0xFFFFFFFF)
-                out += [first] + [rest] * (count - 1)
-                inverted = None
-            lower = new_lower
-            if rng < (1 << 32):
-                rng <<= 32
-                word = lower >> 32
-                lower = (lower << 32) & M64
-                if inverted:
-                    inverted = (inverted[0] + 1, inverted[1])
-                elif ((lower + rng) & M64) > lower:
-                    out.append(word)
-                else:
-                    inverted = (1, word)
-    if rng == M64:
-        return out
-    point = (lower + (1 << 32) - 1) & M64
-    if inverted:
-        count, first = inverted
-        first, rest = ((first + 1) & 0xFFFFFFFF, 0) if point < lower else (first, 0xFFFFFFFF)
-        out += [first] + [rest] * (count - 1)
-    out.append(point >> 32)
-    if ((lower + rng) & M64) >> 32 == point >> 32:
-        out.append(0)
-    return out
-
-
-def ref_range_decode(words: list[int], pieces: list[tuple[int, list[int]]]) -> list[list[int]]:
-    pos, point = 0, 0
-    for _ in range(2):
-        point = (point << 32) | (words[pos] if pos < len(words) else 0)
-        pos += 1
-    lower, rng = 0, M64
-    result = []
-    for count, freqs in pieces:
-        cdf = np.concatenate([[0], np.cumsum(freqs)]).tolist()
-        got = []
-        for _ in range(count):
-            scale = rng >> 24
-            q = ((point - lower) & M64) // scale
-            assert q < TOTAL
-            s = int(np.searchsorted(cdf, q, side="right")) - 1
-            got.append(s)
-            lower = (lower + scale * cdf[s]) & M64
-            rng = scale * freqs[s]
-            if rng < (1 << 32):
-                lower = (lower << 32) & M64
-                rng <<= 32
-                point = ((point << 32) & M64) | (words[pos] if pos < len(words) else 0)
-                pos += 1
-        result.append(got)
-    return result
-
-
-def ref_decode_payload(data: bytes, sizes: list[int]) -> list[list[int]]:
-    """Parse side info and stream as the spec describes, with the reference coder."""
-    r = ByteReader(data)
-    models = []
-    for _ in sizes:
-        kind = r.u8()
-        if kind == 0:
-            models.append((0, None))
-        elif kind == 3:
-            models.append((r.sleb(), None))
-        elif kind == 1:
-            m = r.uleb()
-            decay, zero = r.u16(), r.u16()
-            models.append((-m, ref_laplace_table(m, decay, zero)))
-        elif kind == 2:
-            lo, n = r.sleb(), r.uleb()
-            models.append((lo, ref_count_table([r.uleb() for _ in range(n)])))
-    stream = r.rest()
-    words = [int.from_bytes(stream[i : i + 4], "little") for i in range(0, len(stream), 4)]
-    coded = [(size, f) for size, (_, f) in zip(sizes, models, strict=True) if f is not None]
-    decoded = iter(ref_range_decode(words, coded))
-    return [[x + off for x in next(decoded)] if f is not None else [off] * size
-            for size, (off, f) in zip(sizes, models, strict=True)]
+ref_laplace_table = ref.laplace_table
+ref_count_table = ref.count_table
+ref_range_encode = ref.range_encode
+ref_range_decode = ref.range_decode
+ref_decode_payload = ref.decode_payload
 
 
 # --------------------------------------------------------------------------------- tables
@@ -259,8 +144,7 @@ def test_round_trip_matches_reference_decoder():
                    if t.size <= 1000 and (t.size == 0 or np.abs(t).max() <= 3000)]
         sizes = [t.size for t in tensors]
         data = encode_symbols(tensors)
-        ref = ref_decode_payload(data, sizes)
-        assert ref == [t.reshape(-1).tolist() for t in tensors]
+        assert ref_decode_payload(data, sizes) == [t.reshape(-1).tolist() for t in tensors]
 
 
 @pytest.mark.parametrize("tensor", [
@@ -405,3 +289,118 @@ def test_size_limits():
 def test_bad_model_parameters_rejected(payload):
     with pytest.raises(DinrError):
         decode_symbols(bytes.fromhex(payload), [4])
+
+
+# ------------------------------------------- the decoder against the reference (spec 7.4)
+
+def _outcome(fn, *args):
+    """('ok', values) or ('reject', None): what a decoder makes of a payload."""
+    try:
+        return "ok", [list(map(int, v)) for v in fn(*args)]
+    except (DinrError, ref.Reject):
+        return "reject", None
+
+
+def _small_tables(data: bytes, sizes: list[int], limit: int = 3000) -> bool:
+    """Whether every model of the payload has a small alphabet (pure Python stays fast)."""
+    r = ByteReader(data)
+    try:
+        for _ in sizes:
+            kind = r.u8()
+            if kind == 1:
+                if 2 * r.uleb() + 1 > limit:
+                    return False
+                r.u16(), r.u16()
+            elif kind == 2:
+                r.sleb()
+                return r.uleb() <= limit
+            elif kind == 3:
+                r.sleb()
+    except DinrError:
+        pass
+    return True
+
+
+def _mutations(data: bytes, rng: np.random.Generator):
+    yield data
+    yield data + bytes(4)
+    yield data + bytes(rng.integers(0, 256, 4, dtype=np.uint8))
+    yield data + b"\xff" * 4
+    yield data + bytes(8)
+    if len(data) >= 4:
+        yield data[:-4]
+        yield data[:-4] + bytes(rng.integers(0, 256, 4, dtype=np.uint8))  # another last word
+        last = int.from_bytes(data[-4:], "little")
+        for delta in (1, -1, 1 << 16):
+            yield data[:-4] + ((last + delta) % (1 << 32)).to_bytes(4, "little")
+    for _ in range(4 if data else 0):
+        bad = bytearray(data)
+        bad[rng.integers(len(bad))] ^= 1 << int(rng.integers(8))
+        yield bytes(bad)
+    yield data[: rng.integers(len(data) + 1)]
+
+
+def test_decoder_agrees_with_the_reference_on_fuzzed_payloads():
+    """exvc (constriction) and the plain-integer reference accept the same payloads and decode
+    them to the same values; among them appended and altered last words (spec 7.4)."""
+    rng = np.random.default_rng(2026)
+    seen = {"ok": 0, "reject": 0}
+    for _ in range(120):
+        tensors = [t for t in _random_tensors(rng)
+                   if t.size <= 300 and (t.size == 0 or np.abs(t).max() <= 1000)]
+        sizes = [t.size for t in tensors]
+        for payload in _mutations(encode_symbols(tensors), rng):
+            if not _small_tables(payload, sizes):
+                continue
+            got = _outcome(decode_symbols, payload, sizes)
+            assert got == _outcome(ref.decode_payload, payload, sizes), payload.hex()
+            seen[got[0]] += 1
+    assert seen["ok"] > 100 and seen["reject"] > 500, seen
+
+
+def test_a_payload_has_one_byte_form():
+    """An extra word of any value, or another last word, decodes to the same symbols in a
+    decoder that reads past the stream's end; spec 7.4 makes both invalid."""
+    rng = np.random.default_rng(8)
+    for _ in range(50):
+        tensors = [np.round(rng.laplace(0, rng.uniform(0.3, 20), rng.integers(1, 400)))
+                   .astype(np.int32) for _ in range(rng.integers(1, 4))]
+        sizes = [t.size for t in tensors]
+        data = encode_symbols(tensors)
+        for extra in (b"\x00" * 4, b"\x12\x34\x56\x78", b"\xff" * 4):
+            with pytest.raises(DinrError, match="not the one its symbols encode to"):
+                decode_symbols(data + extra, sizes)
+        last = int.from_bytes(data[-4:], "little")
+        with pytest.raises(DinrError):
+            decode_symbols(data[:-4] + (last ^ 1).to_bytes(4, "little"), sizes)
+
+
+def test_the_encoder_keeps_to_the_table_budget():
+    """Spec 7.1: a LAPLACE alphabet costs at most 256 entries per byte of its model, so the
+    encoder's payloads meet the budget with nothing to spare from the 2^20 base."""
+    spiky = [np.array([-60000, 60000]), np.array([0] * 500 + [40000]), np.array([MAX_ABS, 0])]
+    data = encode_symbols([spiky[0]])
+    assert data[0] == E.KIND_TABLE  # a 2-value LAPLACE of 120001 entries would not pay
+    rng = np.random.default_rng(4)
+    for tensors in [spiky, *[_random_tensors(rng) for _ in range(40)]]:
+        data = encode_symbols(tensors)
+        budget = E.TableBudget(len(data))
+        budget.limit -= E.TABLE_BASE
+        out = decode_symbols(data, [t.size for t in tensors], tables=budget)
+        for o, t in zip(out, tensors, strict=True):
+            np.testing.assert_array_equal(o, np.asarray(t).reshape(-1))
+
+
+def test_the_table_budget_is_shared_and_checked_before_tables_are_built(monkeypatch):
+    one = bytes.fromhex("01 80 80 04 01 00 ff ff")  # LAPLACE M = 65536: 131073 entries
+    budget = E.TableBudget(0)
+    budget.limit = 3 * 131073
+    built = []
+    monkeypatch.setattr(E, "laplace_table", lambda *a: built.append(a) or laplace_table(*a))
+    for _ in range(3):
+        with pytest.raises(DinrError, match="entropy-coded"):  # no stream: invalid data
+            decode_symbols(one, [1], tables=budget)
+    assert len(built) == 3
+    with pytest.raises(DinrError, match="entropy tables of 524292 entries"):
+        decode_symbols(one, [1], tables=budget)
+    assert len(built) == 3  # refused before its table was built

@@ -136,3 +136,39 @@ def test_decoder_bands_give_the_same_frames():
         whole = np.stack(list(decode_video(data)[1]))
         banded = np.stack(list(decode_video(data, band_bytes=1)[1]))  # one row at a time
         assert np.abs(whole - banded).max() < 1e-5, path.name
+
+
+def _parse_peak(data: bytes) -> tuple[str, int]:
+    """What parsing ``data`` gives ('ok' or the error) and its traced allocation peak."""
+    from exvc.decode.decoder import parse_stream
+
+    tracemalloc.start()
+    try:
+        try:
+            parse_stream(data)
+            result = "ok"
+        except DinrError as exc:
+            result = str(exc)
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_few_kb_of_entropy_tables_cannot_make_the_parser_allocate():
+    """bitstream_spec.md 7.1, the table budget. 256 one-value tensors, each with the largest
+    LAPLACE table (131073 entries stated in 6 bytes), in a 4.3 KB file: exvc 1.3 before the
+    budget built them all (258 MB traced). Now the file is refused before any table is built,
+    and one within the budget builds one table at a time."""
+    import hostile
+
+    _parse_peak(hostile.normal())  # imports and caches out of the way
+    result, normal = _parse_peak(hostile.normal())
+    assert result == "ok"
+    data = hostile.many_tables(256)
+    assert len(data) < 5000
+    result, peak = _parse_peak(data)
+    assert "entropy tables of 33554688 entries" in result
+    assert peak < normal + (1 << 20)
+    result, peak = _parse_peak(hostile.many_tables(10))  # 1.3 M entries: within the budget
+    assert result == "ok"
+    assert peak < normal + (6 << 20)  # one table's build (~3 MB), not ten (12 MB before)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from exvc.bitstream.bytesio import ByteReader, ByteWriter, DinrError
-from exvc.bitstream.entropy import decode_symbols, encode_symbols
+from exvc.bitstream.entropy import TableBudget, decode_symbols, encode_symbols
 
 MAX_RANK = 64
 MAX_LAYERS = 256
@@ -84,8 +84,9 @@ def write_adapter(p: AdapterPayload) -> bytes:
     return w.raw(encode_symbols(list(p.b))).getvalue()
 
 
-def read_adapter(data: bytes) -> AdapterPayload:
-    """Parse an ADAPTER payload, checking every limit before sizing anything."""
+def read_adapter(data: bytes, tables: TableBudget | None = None) -> AdapterPayload:
+    """Parse an ADAPTER payload, checking every limit before sizing anything. ``tables``: the
+    file's entropy-table budget."""
     r = ByteReader(data, "adapter")
     rank, alpha, seed, count = r.u8(), r.u8(), r.uleb(), r.uleb()
     if not (1 <= rank <= MAX_RANK and alpha >= 1 and seed < 1 << 32
@@ -107,5 +108,6 @@ def read_adapter(data: bytes) -> AdapterPayload:
     if sum(sizes) > MAX_ADAPTER_SYMBOLS:
         raise DinrError(f"corrupt .dinr: adapter asks for {sum(sizes)} coefficients "
                         f"(limit {MAX_ADAPTER_SYMBOLS})")
-    tensors = decode_symbols(r.rest(), sizes, max_symbols=MAX_ADAPTER_SYMBOLS)
+    tensors = decode_symbols(r.rest(), sizes, max_symbols=MAX_ADAPTER_SYMBOLS,
+                             tables=tables)
     return AdapterPayload(rank, alpha, seed, targets, tensors)

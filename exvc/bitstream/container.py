@@ -130,6 +130,8 @@ def read_container(data: bytes, known_types: frozenset[int] = KNOWN_TYPES) -> Co
             raise DinrError(f"corrupt .dinr: first chunk is {chunk_name(ctype)}, not header")
         if index > 0 and ctype == HEAD:
             raise DinrError(f"corrupt .dinr: chunk {index} is a second header")
+        if ctype == META and any(c.type == META for c in out.chunks + out.ignored):
+            raise DinrError(f"corrupt .dinr: chunk {index} is a second metadata chunk")
         chunk = Chunk(ctype, data[pos + rd.pos : body_end])
         if ctype == END:
             if length:

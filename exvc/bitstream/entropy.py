@@ -12,6 +12,7 @@ See ``bitstream_spec.md`` section 7.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import constriction
@@ -21,8 +22,8 @@ from exvc.bitstream.bytesio import ByteReader, ByteWriter, DinrError, uleb_len, 
 
 __all__ = [
     "PRECISION", "TOTAL", "MAX_ABS", "KIND_ZERO", "KIND_LAPLACE", "KIND_TABLE", "KIND_CONST",
-    "encode_symbols", "decode_symbols", "coded_size", "estimate_bits", "laplace_table",
-    "count_table",
+    "TableBudget", "encode_symbols", "decode_symbols", "coded_size", "estimate_bits",
+    "laplace_table", "count_table",
 ]
 
 PRECISION = 24  # constriction's DefaultContiguousCategoricalEntropyModel: u32, 24 bits
@@ -33,6 +34,31 @@ MAX_COUNT = (1 << 32) - 1  # per-bin count limit of a KIND_TABLE table
 DEFAULT_MAX_SYMBOLS = 1 << 26
 
 KIND_ZERO, KIND_LAPLACE, KIND_TABLE, KIND_CONST = 0, 1, 2, 3
+
+# Table budget (bitstream_spec.md sections 7.1 and 11): the alphabets of all coded models of a
+# file add up to at most TABLE_BASE + TABLE_PER_BYTE x its bytes. A LAPLACE model states an
+# alphabet of up to 131073 entries in 6 bytes; without the budget, a few KB of models could
+# make a decoder build hundreds of megabytes of tables.
+TABLE_BASE = 1 << 20
+TABLE_PER_BYTE = 1 << 10
+# The encoder's share of it: a LAPLACE alphabet is at most this many entries per byte the
+# model costs (else the tensor is coded with an explicit table, which pays a byte per entry).
+LAPLACE_ENTRIES_PER_BYTE = 1 << 8
+
+
+class TableBudget:
+    """What is left of a file's table budget; :func:`decode_symbols` draws on it for each
+    payload before it builds any of that payload's tables."""
+
+    def __init__(self, file_bytes: int):
+        self.limit = TABLE_BASE + TABLE_PER_BYTE * file_bytes
+        self.used = 0
+
+    def take(self, entries: int) -> None:
+        self.used += entries
+        if self.used > self.limit:
+            raise DinrError(f"corrupt .dinr: entropy tables of {self.used} entries (the limit "
+                            f"is {self.limit} for the file's size)")
 
 _ONE = 1 << 31  # Q31 fixed point 1.0 for the Laplace weights
 
@@ -147,12 +173,13 @@ def _uleb_lens(values: np.ndarray) -> np.ndarray:
     return np.maximum(1, (bits + 6) // 7)
 
 
-def _fit_table(hist: np.ndarray, lo: int) -> _Model | None:
+def _fit_table(hist: np.ndarray, lo: int, force: bool = False) -> _Model | None:
     """Explicit counts, optionally scaled down by 2**s (ceil, so seen values stay > 0),
-    trading table size against code length."""
+    trading table size against code length. None when the table alone would cost more than
+    coding the symbols, unless ``force``."""
     n = len(hist)
-    if n < 2 or n > max(64, int(hist.sum())):
-        return None  # the table alone would cost more than coding the symbols
+    if n < 2 or (n > max(64, int(hist.sum())) and not force):
+        return None
     head = 1 + uleb_len(zigzag(lo)) + uleb_len(n)
     best_bits, best_counts = np.inf, hist
     for s in range(int(hist.max()).bit_length()):
@@ -184,11 +211,14 @@ def _choose_model(values: np.ndarray) -> _Model:
         return _Model(KIND_CONST, params, bits=8 * (1 + len(params)))
     m = max(-lo, hi)
     hist_sym = np.bincount(values + m, minlength=2 * m + 1)
-    best = _fit_laplace(hist_sym, m)
-    table = _fit_table(hist_sym[lo + m : hi + m + 1], lo)
-    if table is not None and table.bits < best.bits:
-        best = table
-    return best
+    laplace = _fit_laplace(hist_sym, m)
+    # A LAPLACE alphabet must be paid for by the bytes the model costs (the table budget);
+    # an explicit table pays a byte per entry by itself.
+    affordable = 2 * m + 1 <= LAPLACE_ENTRIES_PER_BYTE * max(1, math.ceil(laplace.bits / 8))
+    table = _fit_table(hist_sym[lo + m : hi + m + 1], lo, force=not affordable)
+    if not affordable or (table is not None and table.bits < laplace.bits):
+        return table
+    return laplace
 
 
 def _as_values(t: np.ndarray) -> np.ndarray:
@@ -230,40 +260,70 @@ def estimate_bits(tensors: list[np.ndarray]) -> float:
     return sum(_choose_model(_as_values(t)).bits for t in tensors)
 
 
-def _read_model(r: ByteReader, size: int) -> _Model:
+@dataclass
+class _ReadModel:
+    """A model as parsed: its table is built only when its tensor is decoded."""
+
+    kind: int
+    offset: int = 0  # value = symbol + offset
+    laplace: tuple[int, int, int] | None = None  # (M, decay, zero)
+    counts: np.ndarray | None = None  # KIND_TABLE counts
+
+    @property
+    def coded(self) -> bool:
+        return self.kind in (KIND_LAPLACE, KIND_TABLE)
+
+    @property
+    def alphabet(self) -> int:
+        if self.laplace is not None:
+            return 2 * self.laplace[0] + 1
+        return 0 if self.counts is None else len(self.counts)
+
+    def table(self) -> np.ndarray:
+        return laplace_table(*self.laplace) if self.laplace else count_table(self.counts)
+
+
+def _read_model(r: ByteReader, size: int) -> _ReadModel:
     kind = r.u8()
     if kind == KIND_ZERO:
-        return _Model(KIND_ZERO)
+        return _ReadModel(KIND_ZERO)
     if size == 0:
         raise DinrError(f"corrupt .dinr: model kind {kind} for an empty tensor")
     if kind == KIND_CONST:
         value = r.sleb()
         if not -MAX_ABS <= value <= MAX_ABS:
             raise DinrError(f"corrupt .dinr: constant {value} out of range")
-        return _Model(KIND_CONST, offset=value)
+        return _ReadModel(KIND_CONST, offset=value)
     if kind == KIND_LAPLACE:
         m = r.uleb()
         decay, zero = r.u16(), r.u16()
-        return _Model(KIND_LAPLACE, offset=-m, freqs=laplace_table(m, decay, zero))
+        if not (1 <= m <= MAX_ABS and 1 <= decay <= 0xFFFF):
+            raise DinrError(f"corrupt .dinr: bad Laplace model parameters ({m}, {decay}, "
+                            f"{zero})")
+        return _ReadModel(KIND_LAPLACE, -m, laplace=(m, decay, zero))
     if kind == KIND_TABLE:
         lo, n = r.sleb(), r.uleb()
         if not (2 <= n <= MAX_ALPHABET and -MAX_ABS <= lo and lo + n - 1 <= MAX_ABS):
             raise DinrError(f"corrupt .dinr: bad frequency table range ({lo}, {n})")
         if n > r.remaining:  # every count takes at least one byte
             raise DinrError(f"truncated .dinr: {r.what} ends early")
-        counts = [r.uleb() for _ in range(n)]
-        if max(counts) > MAX_COUNT:
-            raise DinrError("corrupt .dinr: frequency table count too large")
-        return _Model(KIND_TABLE, offset=lo, freqs=count_table(np.array(counts, np.int64)))
+        counts = np.array([r.uleb() for _ in range(n)], np.int64)
+        if int(counts.max()) > MAX_COUNT or int(counts.sum()) <= 0:
+            raise DinrError("corrupt .dinr: bad frequency table counts")
+        return _ReadModel(KIND_TABLE, lo, counts=counts)
     raise DinrError(f"corrupt .dinr: unknown entropy model kind {kind}")
 
 
-def decode_symbols(data: bytes, sizes: list[int],
-                   max_symbols: int = DEFAULT_MAX_SYMBOLS) -> list[np.ndarray]:
+def decode_symbols(data: bytes, sizes: list[int], max_symbols: int = DEFAULT_MAX_SYMBOLS,
+                   tables: TableBudget | None = None) -> list[np.ndarray]:
     """Inverse of :func:`encode_symbols`: flat int32 arrays of the given sizes.
 
     ``max_symbols`` bounds ``sum(sizes)`` so that a corrupt size cannot make us allocate
-    unboundedly. Raises :class:`DinrError` on malformed input.
+    unboundedly; ``tables`` is the file's table budget (default: one for a file of just this
+    payload), drawn on before any table is built. Tables are built one at a time, so memory
+    does not grow with their number. The stream must be canonical: exactly the words the
+    encoder writes for the decoded symbols (so a payload has one byte form). Raises
+    :class:`DinrError` on malformed input.
     """
     if any(int(s) < 0 for s in sizes):
         raise DinrError("corrupt .dinr: negative tensor size")
@@ -271,25 +331,33 @@ def decode_symbols(data: bytes, sizes: list[int],
         raise DinrError(f"corrupt .dinr: tensor sizes exceed the limit of {max_symbols} symbols")
     r = ByteReader(data, "entropy-coded data")
     models = [_read_model(r, int(s)) for s in sizes]
+    (tables or TableBudget(len(data))).take(sum(m.alphabet for m in models))
     stream = r.rest()
     if len(stream) % 4:
         raise DinrError("corrupt .dinr: entropy-coded stream is not a whole number of words")
     words = np.frombuffer(stream, dtype="<u4").astype(np.uint32)
-    coded = any(m.freqs is not None for m in models)
-    if not coded and len(words):
-        raise DinrError("corrupt .dinr: unexpected data after the entropy model parameters")
-    decoder = constriction.stream.queue.RangeDecoder(words) if coded else None
+    coded = any(m.coded for m in models)
+    if not coded:
+        if len(words):
+            raise DinrError("corrupt .dinr: unexpected data after the entropy model parameters")
+        return [np.full(int(size), m.offset if m.kind == KIND_CONST else 0, np.int32)
+                for m, size in zip(models, sizes, strict=True)]
+    decoder = constriction.stream.queue.RangeDecoder(words)
+    again = constriction.stream.queue.RangeEncoder()  # re-encodes, to check the stream's end
     out = []
     for model, size in zip(models, sizes, strict=True):
         size = int(size)
-        if model.freqs is None:
+        if not model.coded:
             out.append(np.full(size, model.offset if model.kind == KIND_CONST else 0, np.int32))
-        else:
-            try:
-                sym = decoder.decode(_categorical(model.freqs), size)
-            except Exception as exc:  # constriction reports invalid data as AssertionError
-                raise DinrError("corrupt .dinr: invalid entropy-coded data") from exc
-            out.append((np.asarray(sym, dtype=np.int64) + model.offset).astype(np.int32))
-    if decoder is not None and not decoder.maybe_exhausted():
-        raise DinrError("corrupt .dinr: entropy-coded stream is longer than its symbols need")
+            continue
+        categorical = _categorical(model.table())
+        try:
+            sym = np.asarray(decoder.decode(categorical, size), dtype=np.int32)
+        except Exception as exc:  # constriction reports invalid data as AssertionError
+            raise DinrError("corrupt .dinr: invalid entropy-coded data") from exc
+        again.encode(sym, categorical)
+        out.append(sym + np.int32(model.offset))
+    if not np.array_equal(np.asarray(again.get_compressed(), dtype=np.uint32), words):
+        raise DinrError("corrupt .dinr: entropy-coded stream is not the one its symbols "
+                        "encode to")
     return out

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from exvc.bitstream.bytesio import ByteReader, ByteWriter, DinrError
-from exvc.bitstream.entropy import decode_symbols, encode_symbols
+from exvc.bitstream.entropy import TableBudget, decode_symbols, encode_symbols
 
 LATENT_STEP_ONE = 256
 
@@ -61,9 +61,11 @@ def read_segment(
     layout: Callable[[list[int], int], SegmentLayout],
     max_frames: int,
     max_symbols: int,
+    tables: TableBudget | None = None,
 ) -> SegmentPayload:
     """Parse a SEGMENT payload. ``layout(config, frames)`` validates the configuration (raising
-    ValueError) and returns the tensor sizes; limits are checked before anything is sized."""
+    ValueError) and returns the tensor sizes; limits are checked before anything is sized.
+    ``tables``: the file's entropy-table budget."""
     r = ByteReader(data, "segment")
     frames = r.uleb()
     if not 1 <= frames <= max_frames:
@@ -82,6 +84,6 @@ def read_segment(
         raise DinrError(f"corrupt .dinr: latent step {latent_step} out of range")
     weight_steps = [r.u8() for _ in sizes.weight_sizes]
     tensors = decode_symbols(r.rest(), sizes.latent_sizes + sizes.weight_sizes,
-                             max_symbols=max_symbols)
+                             max_symbols=max_symbols, tables=tables)
     n = len(sizes.latent_sizes)
     return SegmentPayload(frames, config, latent_step, weight_steps, tensors[:n], tensors[n:])

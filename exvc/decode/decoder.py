@@ -25,6 +25,7 @@ from exvc.bitstream.container import (
     PRIOR_SHORT,
     SEGMENT,
     chunk_name,
+    is_critical,
     read_container,
 )
 from exvc.bitstream.header import CODEC_DINR, MAX_PIXELS_PER_BYTE, Header, decode_metadata
@@ -147,7 +148,9 @@ def parse_segments(data: bytes) -> tuple[DinrInfo, list]:
 
 def _check_order(container, header: Header) -> None:
     """Chunk order rules of bitstream_spec.md section 4 for PRIOR, ADAPTER and BASE."""
-    types = [PRIOR if c.type == PRIOR_SHORT else c.type for c in container.chunks]  # either form
+    # PRIOR stands for either form; ancillary chunks do not count for "followed by" (4.4)
+    types = [PRIOR if c.type == PRIOR_SHORT else c.type for c in container.chunks
+             if is_critical(c.type)]
     priors = types.count(PRIOR)
     if header.codec != CODEC_DINR:
         if priors or ADAPTER in types:
@@ -174,6 +177,7 @@ def parse_stream(data: bytes) -> ParsedStream:
     Raises :class:`DinrError`."""
     from exvc.bitstream.adapter import read_adapter
     from exvc.bitstream.base import read_base
+    from exvc.bitstream.entropy import TableBudget
     from exvc.bitstream.segment import read_segment
     from exvc.models.config import INRConfig
     from exvc.models.quantize import segment_layout
@@ -186,6 +190,7 @@ def parse_stream(data: bytes) -> ParsedStream:
     seg_frames = min(2 * header.segment_frames, header.frames)
     budget = min(_MAX_SYMBOLS, _MAX_SYMBOLS_PER_PIXEL * seg_frames * h * w)
     stream = ParsedStream(info, [], [], info.prior, [])
+    tables = TableBudget(len(data))
     pending = None  # the adapter of the next segment
     base = None  # a base waiting for its enhancement SEGMENT
     total = 0
@@ -199,11 +204,13 @@ def parse_stream(data: bytes) -> ParsedStream:
         total += (base_payload or inr).frames
 
     for chunk in container.chunks:
+        if not is_critical(chunk.type):
+            continue  # ancillary chunks may stand between a segment's chunks (section 4.4)
         if base is not None and chunk.type != SEGMENT:
             raise DinrError("corrupt .dinr: a base that announces an enhancement must be "
                             "followed by a segment")
         if chunk.type == ADAPTER:
-            pending = read_adapter(chunk.payload)
+            pending = read_adapter(chunk.payload, tables)
         elif chunk.type == BASE:
             parsed = read_base(chunk.payload, w, h, seg_frames)
             if parsed.enhancement:
@@ -213,7 +220,7 @@ def parse_stream(data: bytes) -> ParsedStream:
         elif chunk.type == SEGMENT:
             p = read_segment(chunk.payload, INRConfig.field_count(),
                              lambda cfg, n: segment_layout(cfg, n, h, w),
-                             max_frames=seg_frames, max_symbols=budget)
+                             max_frames=seg_frames, max_symbols=budget, tables=tables)
             if base is not None and p.frames != base.frames:
                 raise DinrError(f"corrupt .dinr: an enhancement of {p.frames} frames over a "
                                 f"base of {base.frames}")
