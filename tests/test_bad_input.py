@@ -203,6 +203,10 @@ def _adapter_then_meta(d: Path) -> None:
     (d / "in.dinr").write_bytes(data)
 
 
+def _hidden(d: Path) -> list[str]:
+    return [p.name for p in d.iterdir() if p.name.startswith(".")]
+
+
 def both(*setups):
     def run(d):
         for s in setups:
@@ -395,6 +399,24 @@ CASES = [
          ["-i", "in.mkv", "full/out.mkv"], 1,
          "error writing 'full/out.mkv': No space left on device", setup=clip(frames=2),
          env_setup=full_disk, output="full/out.mkv"),
+    Case("image-sequence", "an image sequence (`out_%03d.png`)",
+         ["-i", "in.dinr", "out_%03d.png"], 0, "Output #0, image2, to 'out_%03d.png':",
+         setup=data_file("in.dinr", DINR),
+         check=lambda d: sorted(p.name for p in d.iterdir() if p.suffix == ".png")
+         == [f"out_00{i}.png" for i in range(1, 5)] and _hidden(d) == []),
+    Case("single-image", "one image file (`-frames:v 1 frame.jpg`)",
+         ["-i", "in.mkv", "-frames:v", "1", "frame.jpg"], 0,
+         "Output #0, image2, to 'frame.jpg':", setup=clip(),
+         check=lambda d: _frames_of(d / "frame.jpg") == 1),
+    Case("single-image-many-frames", "one image file for several frames",
+         ["-i", "in.mkv", "frame.png"], 1,
+         "Could not get frame filename number 2 from pattern 'frame.png'. Use '-frames:v 1' "
+         "for a single image, or use a pattern such as %03d within the filename.",
+         setup=clip(), output="frame.png"),
+    Case("image-sequence-exists", "an image sequence of which a file exists, no `-y`",
+         ["-i", "in.mkv", "out_%03d.png"], 1, "File 'out_002.png' already exists. Exiting.",
+         setup=both(clip(), existing("out_002.png")), output="out_002.png",
+         check=lambda d: not (d / "out_001.png").exists()),
     Case("output-exists", "output exists, no `-y`, stdin not a terminal",
          ["-i", "in.mkv", "out.dinr"], 1, "File 'out.dinr' already exists. Exiting.",
          setup=both(clip(), existing("out.dinr")), output="out.dinr"),

@@ -369,6 +369,16 @@ def test_stdout_output_needs_a_format(clip):
     assert result.exit_code == 1 and "Unable to choose an output format" in result.stderr
 
 
+def test_a_transcode_reports_the_size_it_wrote(tmp_path, clip):
+    progress = tmp_path / "p.txt"
+    out = tmp_path / "o.mkv"
+    result = invoke("-progress", str(progress), "-i", str(clip), str(out))
+    assert result.exit_code == 0, result.stderr
+    last = progress.read_text().split("progress=continue\n")[-1].splitlines()
+    assert f"total_size={out.stat().st_size}" in last
+    assert re.search(r"Lsize=\s+\d+kB", result.stderr) and "Lsize=N/A" not in result.stderr
+
+
 def test_progress_file_and_stats(tmp_path, clip, codec):
     progress = tmp_path / "p.txt"
     result = invoke("-progress", str(progress), "-i", str(clip), str(tmp_path / "o.dinr"))

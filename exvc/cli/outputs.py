@@ -44,6 +44,9 @@ def check_output_target(out: OutputSpec, inp: InputSpec, opts: GlobalOptions) ->
         # Checked now, not after a long encode (root passes this check; the write then fails).
         if not os.access(folder, os.W_OK | os.X_OK):
             raise CliError(f"{path}: Permission denied (cannot write in folder '{folder}')")
+    if _is_pattern(path):
+        _check_sequence(path, opts, inp)
+        return
     if not os.path.exists(path):
         return
     if not inp.is_stdin and _is_local(inp.url) and os.path.exists(inp.url):
@@ -52,6 +55,11 @@ def check_output_target(out: OutputSpec, inp: InputSpec, opts: GlobalOptions) ->
                            "(exvc cannot edit files in place)")
     if not os.path.isfile(path) or opts.overwrite:
         return  # devices such as /dev/null are written in place, never asked about
+    _ask_overwrite(path, opts, inp)
+
+
+def _ask_overwrite(path: str, opts: GlobalOptions, inp: InputSpec) -> None:
+    """Return if the user says yes on a terminal; otherwise refuse to touch ``path``."""
     if (not opts.no_overwrite and opts.stdin_interaction and not inp.is_stdin
             and stdin_is_terminal()):
         sys.stderr.write(f"File '{path}' already exists. Overwrite? [y/N] ")
@@ -61,6 +69,26 @@ def check_output_target(out: OutputSpec, inp: InputSpec, opts: GlobalOptions) ->
             return
         raise CliError("Not overwriting - exiting")
     raise CliError(f"File '{path}' already exists. Exiting.")
+
+
+def _is_pattern(path: str) -> bool:
+    from exvc.media.writer import is_image_pattern
+
+    return is_image_pattern(path)
+
+
+def _check_sequence(path: str, opts: GlobalOptions, inp: InputSpec) -> None:
+    """An image-sequence pattern: any file it could write that exists counts as the output
+    existing (ffmpeg only looks at the pattern's own name, and overwrites silently)."""
+    from exvc.media.writer import pattern_regex
+
+    if opts.overwrite:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    names = pattern_regex(path)
+    existing = sorted(n for n in os.listdir(folder) if names.fullmatch(n))
+    if existing:
+        _ask_overwrite(os.path.join(os.path.dirname(path), existing[0]), opts, inp)
 
 
 def _umask() -> int:

@@ -29,7 +29,7 @@ from exvc.media.types import VideoInfo
 from .bitrate import to_bits_per_second, to_bpp
 from .errors import CliError
 from .frames import Window, apply_window, resize, retime, retime_count
-from .info import CODEC_LONG_NAMES, format_kbps, format_name, output_info_lines
+from .info import CODEC_LONG_NAMES, format_kbps, format_name, is_single_image, output_info_lines
 from .log import INFO, VERBOSE, WARNING, Log
 from .options import CommandLine, OutputSpec
 from .outputs import check_output_target, write_output_bytes
@@ -263,7 +263,7 @@ def _run(cmd: CommandLine, log: Log, stderr_is_tty: bool) -> None:
             elif out.is_null:
                 discard(plan, progress)
             else:
-                write_video(plan, out, threads_out, log, progress)
+                size = write_video(plan, out, threads_out, log, progress)
             ok = True
         finally:
             progress.finish(ok, size)
@@ -292,6 +292,10 @@ def check_plan(plan: Plan, out: OutputSpec) -> None:
     if video.frames == 0 and not out.is_null:
         raise CliError(NO_FRAMES)
     if not out.is_dinr:
+        if (video.frames or 0) > 1 and is_single_image(out):
+            from exvc.media.writer import single_image_error
+
+            raise CliError(single_image_error(out.url))
         return
     from exvc.bitstream.header import MAX_DIMENSION, MAX_FRAMES
 
@@ -389,8 +393,9 @@ def encode(plan: Plan, out: OutputSpec, threads: int | None, log: Log,
 
 
 def write_video(plan: Plan, out: OutputSpec, threads: int | None, log: Log,
-                progress: _LazyReporter) -> None:
-    """.dinr or video -> video through the media layer's sink (atomic for files)."""
+                progress: _LazyReporter) -> int | None:
+    """.dinr or video -> video through the media layer's sink (atomic for files). Returns
+    the size of the file written (None for a pipe, a device or an image sequence)."""
     from exvc.media.writer import OutputOptions, open_output
 
     video = plan.video
@@ -423,6 +428,9 @@ def write_video(plan: Plan, out: OutputSpec, threads: int | None, log: Log,
         sink.abort()
         raise
     sink.close()
+    import os
+
+    return os.path.getsize(out.url) if not out.is_stdout and os.path.isfile(out.url) else None
 
 
 def discard(plan: Plan, progress: _LazyReporter) -> None:

@@ -2,14 +2,19 @@
 
 File outputs are atomic: frames go to a hidden temporary file beside the target, which
 ``close()`` renames over it only after the encoder and muxer finished, so a failed or
-interrupted run never leaves a half-written or clobbered file.
+interrupted run never leaves a half-written or clobbered file. An image sequence
+(``out_%03d.png``) is written into a hidden folder beside its files and moved into place the
+same way; a single image (``frame.png``) takes one frame, as in ffmpeg.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
+import shutil
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import BinaryIO
@@ -47,6 +52,16 @@ _Y4M_FORMATS = {
     "yuv422p10le", "yuv444p10le", "yuv420p12le", "yuv422p12le", "yuv444p12le",
     "yuv420p14le", "yuv422p14le", "yuv444p14le", "yuv420p16le", "yuv422p16le", "yuv444p16le",
 }
+# The encoder ffmpeg's image2 muxer picks from an image file's extension (FFmpeg's own
+# default for image2 is mjpeg whatever the name says).
+_IMAGE_CODECS = {
+    "png": "png", "jpg": "mjpeg", "jpeg": "mjpeg", "jpe": "mjpeg", "jfif": "mjpeg",
+    "bmp": "bmp", "tif": "tiff", "tiff": "tiff", "ppm": "ppm", "pnm": "ppm", "pgm": "pgm",
+    "pbm": "pbm", "webp": "libwebp", "gif": "gif", "tga": "targa", "qoi": "qoi",
+    "jp2": "jpeg2000", "j2k": "jpeg2000", "exr": "exr", "dpx": "dpx", "sgi": "sgi",
+}
+_FULL_RANGE_CODECS = {"mjpeg"}  # JPEG is full-range YUV
+_PATTERN = re.compile(r"%0?\d*d")
 _FRAGMENTED_MP4 = "frag_keyframe+empty_moov+default_base_moof"
 # H.273 matrix -> swscale colourspace constant (the YUV matrices swscale implements).
 _SWS_MATRIX = {1: 1, 4: 4, 5: 5, 6: 5, 7: 7, 9: 9, 10: 9}
@@ -147,26 +162,70 @@ def choose_pix_fmt(info: VideoInfo, codec_name: str, muxer: str,
     raise MediaError(f"{codec.name} has no pixel format for {info.width}x{info.height} video")
 
 
+def is_image_pattern(url: str) -> bool:
+    """Whether a file name is an image-sequence pattern such as ``out_%03d.png``."""
+    return bool(_PATTERN.search(os.path.basename(url)))
+
+
+def pattern_regex(url: str) -> re.Pattern:
+    """The names an image-sequence pattern produces (``out_%03d.png`` -> ``out_\\d{3,}.png``)."""
+    parts = _PATTERN.split(os.path.basename(url))
+    return re.compile(r"\d+".join(re.escape(p) for p in parts))
+
+
+def single_image_error(url: str) -> str:
+    return (f"Could not get frame filename number 2 from pattern '{url}'. Use '-frames:v 1' "
+            "for a single image, or use a pattern such as %03d within the filename.")
+
+
+class _Staged:
+    """Where a file output is written until ``commit``: a hidden file beside the target, or
+    for an image sequence a hidden folder whose files are moved beside it."""
+
+    def __init__(self, tmp: str, target: str, folder: bool = False) -> None:
+        self.tmp, self.target, self.folder = tmp, target, folder
+
+    def commit(self) -> None:
+        if not self.folder:
+            os.replace(self.tmp, self.target)
+            return
+        dest = os.path.dirname(os.path.abspath(self.target))
+        for name in sorted(os.listdir(self.tmp)):
+            os.replace(os.path.join(self.tmp, name), os.path.join(dest, name))
+        os.rmdir(self.tmp)
+
+    def discard(self) -> None:
+        if self.folder:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        else:
+            try:
+                os.unlink(self.tmp)
+            except OSError:
+                pass
+
+
 class VideoSink:
     """An output being written. ``close()`` commits it, ``abort()`` throws it away."""
 
     def __init__(self, container, stream, pix_fmt: str, info: VideoInfo, label: str,
-                 tmp_path: str | None, target: str | None, pipe: BinaryIO | None) -> None:
+                 staged: _Staged | None, pipe: BinaryIO | None,
+                 max_frames: int | None = None) -> None:
         self.info = info
         self.pix_fmt = pix_fmt
         self._container = container
         self._stream = stream
         self._label = label
-        self._tmp = tmp_path
-        self._target = target
+        self._staged = staged
         self._pipe = pipe
+        self._max_frames = max_frames  # 1 for a single image file
         self._index = 0
         self._time_base = 1 / Fraction(info.fps)
         self._deep = pix_fmt_depth(pix_fmt) > 8
         fmt = av.VideoFormat(pix_fmt)
         self._yuv = not fmt.is_rgb and len(fmt.components) >= 3
         self._sws_matrix = _SWS_MATRIX.get(info.colour.matrix) if self._yuv else None
-        self._range = (2 if info.colour.full_range else 1) if self._yuv else None
+        full = info.colour.full_range or stream.codec_context.name in _FULL_RANGE_CODECS
+        self._range = (2 if full else 1) if self._yuv else None
 
     @property
     def frames_written(self) -> int:
@@ -180,6 +239,8 @@ class VideoSink:
         want = (3, self.info.height, self.info.width)
         if frame.shape != want:
             raise MediaError(f"frame of shape {frame.shape} written to a {want} output")
+        if self._max_frames is not None and self._index >= self._max_frames:
+            raise MediaError(single_image_error(self._label))
         vf = self._to_video_frame(frame)
         vf.pts, vf.time_base = self._index, self._time_base
         self._index += 1
@@ -202,13 +263,13 @@ class VideoSink:
             err = from_av_error(exc, self._label, reading=False)
             self.abort()
             raise err from None
-        if self._tmp is not None:
+        if self._staged is not None:
             try:
-                os.replace(self._tmp, self._target)
+                self._staged.commit()
             except OSError as exc:
                 self.abort()
-                raise MediaError(f"cannot write '{self._target}': {exc.strerror}") from None
-            self._tmp = None
+                raise MediaError(f"cannot write '{self._label}': {exc.strerror}") from None
+            self._staged = None
 
     def abort(self) -> None:
         """Stop writing; the temporary file is removed and an existing target is untouched."""
@@ -218,12 +279,9 @@ class VideoSink:
             except Exception:  # noqa: BLE001 - the output is being discarded anyway
                 pass
             self._container = None
-        if self._tmp is not None:
-            try:
-                os.unlink(self._tmp)
-            except OSError:
-                pass
-            self._tmp = None
+        if self._staged is not None:
+            self._staged.discard()
+            self._staged = None
 
     def __enter__(self) -> VideoSink:
         return self
@@ -290,7 +348,7 @@ def open_output(url: str | BinaryIO, info: VideoInfo,
     """
     opts = opts or OutputOptions()
     pipe: BinaryIO | None = None
-    tmp = target = None
+    staged: _Staged | None = None
     if isinstance(url, str) and url in STDOUT_NAMES:
         pipe, label = sys.stdout.buffer, "pipe:1"
     elif not isinstance(url, str):
@@ -302,14 +360,22 @@ def open_output(url: str | BinaryIO, info: VideoInfo,
         dest: str | BinaryIO = pipe
     elif "://" in url or (os.path.exists(url) and not os.path.isfile(url)):
         dest = url  # a device (/dev/null), FIFO or network URL: written in place
+    elif is_image_pattern(url):
+        folder, name = os.path.split(os.path.abspath(url))
+        try:
+            tmp_dir = tempfile.mkdtemp(dir=folder, prefix=".exvc-tmp-")
+        except OSError as exc:
+            raise MediaError(f"cannot write '{url}': {exc.strerror}") from None
+        staged = _Staged(tmp_dir, url, folder=True)
+        dest = os.path.join(tmp_dir, name)
     else:
-        tmp = _temp_path(url)
-        dest, target = tmp, url
+        staged = _Staged(_temp_path(url), url)
+        dest = staged.tmp
     try:
         container = av.open(dest, "w", format=muxer)
     except Exception as exc:
-        if tmp:
-            os.unlink(tmp)
+        if staged:
+            staged.discard()
         if isinstance(exc, ValueError) and "determine output format" in str(exc):
             raise MediaError(f"cannot tell the output format from '{label}'; use -f") from None
         raise from_av_error(exc, label, reading=False) from None
@@ -320,18 +386,23 @@ def open_output(url: str | BinaryIO, info: VideoInfo,
             container.close()
         except Exception:  # noqa: BLE001
             pass
-        if tmp:
-            os.unlink(tmp)
+        if staged:
+            staged.discard()
         if isinstance(exc, MediaError) or not isinstance(exc, Exception):
             raise
         raise from_av_error(exc, label, reading=False) from None
-    return VideoSink(container, stream, pix_fmt, info, label, tmp, target, pipe)
+    single = (container.format.name == "image2" and isinstance(url, str)
+              and not is_image_pattern(url))
+    return VideoSink(container, stream, pix_fmt, info, label, staged, pipe,
+                     max_frames=1 if single else None)
 
 
 def _setup_stream(container, info: VideoInfo, opts: OutputOptions,
                   pipe: BinaryIO | None):
     muxer = container.format.name
-    codec = opts.codec or _DEFAULT_CODEC.get(muxer) or container.default_video_codec
+    ext = os.path.splitext(str(container.name))[1].lstrip(".").lower()
+    image = _IMAGE_CODECS.get(ext) if muxer in ("image2", "image2pipe") else None
+    codec = opts.codec or image or _DEFAULT_CODEC.get(muxer) or container.default_video_codec
     try:
         codec = av.codec.Codec(codec, "w").name
     except Exception:  # noqa: BLE001 - UnknownCodecError or ValueError, by version
@@ -362,7 +433,7 @@ def _setup_stream(container, info: VideoInfo, opts: OutputOptions,
         colour = info.colour
         if colour.matrix in _SWS_MATRIX:
             ctx.colorspace = colour.matrix
-        ctx.color_range = 2 if colour.full_range else 1
+        ctx.color_range = 2 if colour.full_range or codec in _FULL_RANGE_CODECS else 1
     ctx.color_primaries = info.colour.primaries
     ctx.color_trc = info.colour.transfer
     movflags = []
@@ -388,4 +459,4 @@ def _seekable(stream: BinaryIO) -> bool:
 
 
 __all__ = ["MediaError", "OutputClosed", "OutputOptions", "VideoSink", "choose_pix_fmt",
-           "open_output"]
+           "is_image_pattern", "open_output", "pattern_regex", "single_image_error"]
