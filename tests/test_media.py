@@ -470,3 +470,14 @@ def test_input_errors(tmp_path, media_clip):
         assert "\n" not in message and re.search(r"\S", message)
     with pytest.raises(MediaError, match="empty"):
         open_input(io.BytesIO(b""))
+
+
+def test_which_names_are_image_sequences():
+    from exvc.media.writer import is_image_name, is_image_pattern, pattern_regex
+
+    assert is_image_pattern("out_%03d.png") and is_image_pattern("d/f%d.JPG")
+    assert not is_image_pattern("frame.png") and not is_image_pattern("o%d.mkv")
+    assert is_image_name("a.tiff") and not is_image_name("a.mkv")
+    names = pattern_regex("dir/out_%03d.png")
+    assert names.fullmatch("out_001.png") and names.fullmatch("out_1000.png")
+    assert not names.fullmatch("out_.png") and not names.fullmatch("xout_001.png")

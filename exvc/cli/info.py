@@ -78,12 +78,6 @@ def duration_of(video: VideoInfo) -> float | None:
     return video.frames / float(video.fps)
 
 
-# Extensions FFmpeg's image2 muxer writes (one image per file; a %d pattern for sequences).
-IMAGE_EXTENSIONS = frozenset({
-    "png", "jpg", "jpeg", "jpe", "jfif", "bmp", "tif", "tiff", "ppm", "pnm", "pgm", "pbm",
-    "webp", "gif", "tga", "qoi", "jp2", "j2k", "exr", "dpx", "sgi"})
-
-
 def is_single_image(out) -> bool:
     """Whether an output is one image file (image2, no ``%d`` pattern): it takes one frame."""
     from exvc.media.writer import is_image_pattern
@@ -99,9 +93,11 @@ def format_name(url: str, fmt: str | None) -> str:
         return fmt
     if url in ("-", "pipe:", "pipe:0", "pipe:1"):
         return "pipe"
-    ext = url.rsplit(".", 1)[-1].lower() if "." in url else ""
-    if ext in IMAGE_EXTENSIONS:
+    from exvc.media.writer import is_image_name
+
+    if is_image_name(url):
         return "image2"
+    ext = url.rsplit(".", 1)[-1].lower() if "." in url else ""
     return {"mkv": "matroska", "y4m": "yuv4mpegpipe", "mov": "mov,mp4", "mp4": "mov,mp4",
             "m4v": "mov,mp4"}.get(ext, ext or "video")
 

@@ -54,7 +54,7 @@ _Y4M_FORMATS = {
 }
 # The encoder ffmpeg's image2 muxer picks from an image file's extension (FFmpeg's own
 # default for image2 is mjpeg whatever the name says).
-_IMAGE_CODECS = {
+IMAGE_CODECS = {
     "png": "png", "jpg": "mjpeg", "jpeg": "mjpeg", "jpe": "mjpeg", "jfif": "mjpeg",
     "bmp": "bmp", "tif": "tiff", "tiff": "tiff", "ppm": "ppm", "pnm": "ppm", "pgm": "pgm",
     "pbm": "pbm", "webp": "libwebp", "gif": "gif", "tga": "targa", "qoi": "qoi",
@@ -162,9 +162,15 @@ def choose_pix_fmt(info: VideoInfo, codec_name: str, muxer: str,
     raise MediaError(f"{codec.name} has no pixel format for {info.width}x{info.height} video")
 
 
+def is_image_name(url: str) -> bool:
+    """Whether a file name has an image extension (FFmpeg's image2 muxer writes it)."""
+    return os.path.splitext(url)[1].lstrip(".").lower() in IMAGE_CODECS
+
+
 def is_image_pattern(url: str) -> bool:
-    """Whether a file name is an image-sequence pattern such as ``out_%03d.png``."""
-    return bool(_PATTERN.search(os.path.basename(url)))
+    """Whether a file name is an image-sequence pattern such as ``out_%03d.png`` (a ``%d`` in
+    any other name, ``out%d.mkv``, is just a character of the name, as in ffmpeg)."""
+    return is_image_name(url) and bool(_PATTERN.search(os.path.basename(url)))
 
 
 def pattern_regex(url: str) -> re.Pattern:
@@ -401,7 +407,7 @@ def _setup_stream(container, info: VideoInfo, opts: OutputOptions,
                   pipe: BinaryIO | None):
     muxer = container.format.name
     ext = os.path.splitext(str(container.name))[1].lstrip(".").lower()
-    image = _IMAGE_CODECS.get(ext) if muxer in ("image2", "image2pipe") else None
+    image = IMAGE_CODECS.get(ext) if muxer in ("image2", "image2pipe") else None
     codec = opts.codec or image or _DEFAULT_CODEC.get(muxer) or container.default_video_codec
     try:
         codec = av.codec.Codec(codec, "w").name
@@ -459,4 +465,5 @@ def _seekable(stream: BinaryIO) -> bool:
 
 
 __all__ = ["MediaError", "OutputClosed", "OutputOptions", "VideoSink", "choose_pix_fmt",
-           "is_image_pattern", "open_output", "pattern_regex", "single_image_error"]
+           "IMAGE_CODECS", "is_image_name", "is_image_pattern", "open_output", "pattern_regex",
+           "single_image_error"]
