@@ -313,7 +313,11 @@ def _small_tables(data: bytes, sizes: list[int], limit: int = 3000) -> bool:
                 r.u16(), r.u16()
             elif kind == 2:
                 r.sleb()
-                return r.uleb() <= limit
+                n = r.uleb()
+                if n > limit:
+                    return False
+                for _ in range(n):
+                    r.uleb()
             elif kind == 3:
                 r.sleb()
     except DinrError:

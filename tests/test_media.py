@@ -473,7 +473,7 @@ def test_input_errors(tmp_path, media_clip):
 
 
 def test_which_names_are_image_sequences():
-    from exvc.media.writer import is_image_name, is_image_pattern, pattern_regex
+    from exvc.media.image_names import is_image_name, is_image_pattern, pattern_regex
 
     assert is_image_pattern("out_%03d.png") and is_image_pattern("d/f%d.JPG")
     assert not is_image_pattern("frame.png") and not is_image_pattern("o%d.mkv")

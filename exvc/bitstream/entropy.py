@@ -282,6 +282,10 @@ class _ReadModel:
     def table(self) -> np.ndarray:
         return laplace_table(*self.laplace) if self.laplace else count_table(self.counts)
 
+    def constant(self, size: int) -> np.ndarray:
+        """The values of an uncoded tensor (kind 0 or 3)."""
+        return np.full(size, self.offset, np.int32)
+
 
 def _read_model(r: ByteReader, size: int) -> _ReadModel:
     kind = r.u8()
@@ -340,15 +344,14 @@ def decode_symbols(data: bytes, sizes: list[int], max_symbols: int = DEFAULT_MAX
     if not coded:
         if len(words):
             raise DinrError("corrupt .dinr: unexpected data after the entropy model parameters")
-        return [np.full(int(size), m.offset if m.kind == KIND_CONST else 0, np.int32)
-                for m, size in zip(models, sizes, strict=True)]
+        return [m.constant(int(size)) for m, size in zip(models, sizes, strict=True)]
     decoder = constriction.stream.queue.RangeDecoder(words)
     again = constriction.stream.queue.RangeEncoder()  # re-encodes, to check the stream's end
     out = []
     for model, size in zip(models, sizes, strict=True):
         size = int(size)
         if not model.coded:
-            out.append(np.full(size, model.offset if model.kind == KIND_CONST else 0, np.int32))
+            out.append(model.constant(size))
             continue
         categorical = _categorical(model.table())
         try:

@@ -11,6 +11,7 @@ from fractions import Fraction
 from typing import Any
 
 from exvc.bitstream.prior_chunk import MIX_ONE
+from exvc.media.image_names import is_image_name
 from exvc.media.types import ColourInfo, VideoInfo
 from exvc.prior.bundled import bundled_prior_for
 
@@ -78,23 +79,12 @@ def duration_of(video: VideoInfo) -> float | None:
     return video.frames / float(video.fps)
 
 
-def is_single_image(out) -> bool:
-    """Whether an output is one image file (image2, no ``%d`` pattern): it takes one frame."""
-    from exvc.media.writer import is_image_pattern
-
-    if out.is_stdout or out.is_null or out.fmt not in (None, "image2"):
-        return False
-    return format_name(out.url, out.fmt) == "image2" and not is_image_pattern(out.url)
-
-
 def format_name(url: str, fmt: str | None) -> str:
     """The format to show for a file: ``-f``, else a guess from the extension."""
     if fmt:
         return fmt
     if url in ("-", "pipe:", "pipe:0", "pipe:1"):
         return "pipe"
-    from exvc.media.writer import is_image_name
-
     if is_image_name(url):
         return "image2"
     ext = url.rsplit(".", 1)[-1].lower() if "." in url else ""

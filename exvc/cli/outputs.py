@@ -10,7 +10,10 @@ import os
 import sys
 import tempfile
 
+from exvc.media.image_names import is_image_pattern, pattern_regex
+
 from .errors import CliError
+from .info import format_name
 from .options import GlobalOptions, InputSpec, OutputSpec
 
 
@@ -44,7 +47,7 @@ def check_output_target(out: OutputSpec, inp: InputSpec, opts: GlobalOptions) ->
         # Checked now, not after a long encode (root passes this check; the write then fails).
         if not os.access(folder, os.W_OK | os.X_OK):
             raise CliError(f"{path}: Permission denied (cannot write in folder '{folder}')")
-    if _is_pattern(path):
+    if is_image_pattern(path):
         _check_sequence(path, opts, inp)
         return
     if not os.path.exists(path):
@@ -71,17 +74,9 @@ def _ask_overwrite(path: str, opts: GlobalOptions, inp: InputSpec) -> None:
     raise CliError(f"File '{path}' already exists. Exiting.")
 
 
-def _is_pattern(path: str) -> bool:
-    from exvc.media.writer import is_image_pattern
-
-    return is_image_pattern(path)
-
-
 def _check_sequence(path: str, opts: GlobalOptions, inp: InputSpec) -> None:
     """An image-sequence pattern: any file it could write that exists counts as the output
     existing (ffmpeg only looks at the pattern's own name, and overwrites silently)."""
-    from exvc.media.writer import pattern_regex
-
     if opts.overwrite:
         return
     folder = os.path.dirname(os.path.abspath(path))
@@ -89,6 +84,13 @@ def _check_sequence(path: str, opts: GlobalOptions, inp: InputSpec) -> None:
     existing = sorted(n for n in os.listdir(folder) if names.fullmatch(n))
     if existing:
         _ask_overwrite(os.path.join(os.path.dirname(path), existing[0]), opts, inp)
+
+
+def is_single_image(out: OutputSpec) -> bool:
+    """Whether an output is one image file (image2, no ``%d`` pattern): it takes one frame."""
+    if out.is_stdout or out.is_null or out.fmt not in (None, "image2"):
+        return False
+    return format_name(out.url, out.fmt) == "image2" and not is_image_pattern(out.url)
 
 
 def _umask() -> int:

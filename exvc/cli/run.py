@@ -18,21 +18,23 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
 
+from exvc.media.image_names import single_image_error
 from exvc.media.types import VideoInfo
 
 from .bitrate import to_bits_per_second, to_bpp
 from .errors import CliError
 from .frames import Window, apply_window, resize, retime, retime_count
-from .info import CODEC_LONG_NAMES, format_kbps, format_name, is_single_image, output_info_lines
+from .info import CODEC_LONG_NAMES, format_kbps, format_name, output_info_lines
 from .log import INFO, VERBOSE, WARNING, Log
 from .options import CommandLine, OutputSpec
-from .outputs import check_output_target, write_output_bytes
+from .outputs import check_output_target, is_single_image, write_output_bytes
 from .progress import Reporter, make_reporter
 from .scale import resolve_scale
 from .sources import DinrSource, MediaSource, open_source
@@ -293,8 +295,6 @@ def check_plan(plan: Plan, out: OutputSpec) -> None:
         raise CliError(NO_FRAMES)
     if not out.is_dinr:
         if (video.frames or 0) > 1 and is_single_image(out):
-            from exvc.media.writer import single_image_error
-
             raise CliError(single_image_error(out.url))
         return
     from exvc.bitstream.header import MAX_DIMENSION, MAX_FRAMES
@@ -428,8 +428,6 @@ def write_video(plan: Plan, out: OutputSpec, threads: int | None, log: Log,
         sink.abort()
         raise
     sink.close()
-    import os
-
     return os.path.getsize(out.url) if not out.is_stdout and os.path.isfile(out.url) else None
 
 

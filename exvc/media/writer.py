@@ -10,7 +10,6 @@ same way; a single image (``frame.png``) takes one frame, as in ffmpeg.
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import shutil
 import sys
@@ -24,6 +23,7 @@ import numpy as np
 from av.video.reformatter import Interpolation
 
 from .errors import MediaError, OutputClosed, from_av_error
+from .image_names import IMAGE_CODECS, is_image_pattern, single_image_error
 from .reader import pix_fmt_depth
 from .types import VideoInfo
 
@@ -52,16 +52,7 @@ _Y4M_FORMATS = {
     "yuv422p10le", "yuv444p10le", "yuv420p12le", "yuv422p12le", "yuv444p12le",
     "yuv420p14le", "yuv422p14le", "yuv444p14le", "yuv420p16le", "yuv422p16le", "yuv444p16le",
 }
-# The encoder ffmpeg's image2 muxer picks from an image file's extension (FFmpeg's own
-# default for image2 is mjpeg whatever the name says).
-IMAGE_CODECS = {
-    "png": "png", "jpg": "mjpeg", "jpeg": "mjpeg", "jpe": "mjpeg", "jfif": "mjpeg",
-    "bmp": "bmp", "tif": "tiff", "tiff": "tiff", "ppm": "ppm", "pnm": "ppm", "pgm": "pgm",
-    "pbm": "pbm", "webp": "libwebp", "gif": "gif", "tga": "targa", "qoi": "qoi",
-    "jp2": "jpeg2000", "j2k": "jpeg2000", "exr": "exr", "dpx": "dpx", "sgi": "sgi",
-}
 _FULL_RANGE_CODECS = {"mjpeg"}  # JPEG is full-range YUV
-_PATTERN = re.compile(r"%0?\d*d")
 _FRAGMENTED_MP4 = "frag_keyframe+empty_moov+default_base_moof"
 # H.273 matrix -> swscale colourspace constant (the YUV matrices swscale implements).
 _SWS_MATRIX = {1: 1, 4: 4, 5: 5, 6: 5, 7: 7, 9: 9, 10: 9}
@@ -160,28 +151,6 @@ def choose_pix_fmt(info: VideoInfo, codec_name: str, muxer: str,
         if fits(name):
             return name
     raise MediaError(f"{codec.name} has no pixel format for {info.width}x{info.height} video")
-
-
-def is_image_name(url: str) -> bool:
-    """Whether a file name has an image extension (FFmpeg's image2 muxer writes it)."""
-    return os.path.splitext(url)[1].lstrip(".").lower() in IMAGE_CODECS
-
-
-def is_image_pattern(url: str) -> bool:
-    """Whether a file name is an image-sequence pattern such as ``out_%03d.png`` (a ``%d`` in
-    any other name, ``out%d.mkv``, is just a character of the name, as in ffmpeg)."""
-    return is_image_name(url) and bool(_PATTERN.search(os.path.basename(url)))
-
-
-def pattern_regex(url: str) -> re.Pattern:
-    """The names an image-sequence pattern produces (``out_%03d.png`` -> ``out_\\d{3,}.png``)."""
-    parts = _PATTERN.split(os.path.basename(url))
-    return re.compile(r"\d+".join(re.escape(p) for p in parts))
-
-
-def single_image_error(url: str) -> str:
-    return (f"Could not get frame filename number 2 from pattern '{url}'. Use '-frames:v 1' "
-            "for a single image, or use a pattern such as %03d within the filename.")
 
 
 class _Staged:
@@ -465,5 +434,4 @@ def _seekable(stream: BinaryIO) -> bool:
 
 
 __all__ = ["MediaError", "OutputClosed", "OutputOptions", "VideoSink", "choose_pix_fmt",
-           "IMAGE_CODECS", "is_image_name", "is_image_pattern", "open_output", "pattern_regex",
-           "single_image_error"]
+           "open_output"]
