@@ -35,6 +35,7 @@ from av.bitstream import BitStreamFilterContext
 from exvc.bench.isolate import peak_mb, vm_hwm_mb
 from exvc.bench.yuv import frame_to_rgb, to_uint8
 from exvc.media.ffmpeg_exe import Ffmpeg
+from exvc.media.scheduling import kept_scheduling, normal_scheduling
 
 
 @dataclass(frozen=True)
@@ -150,10 +151,11 @@ def _encode_pyav(anchor: Anchor, clip: Clip420, setting: Setting) -> Trial:
     frames = [av.VideoFrame.from_ndarray(p, format="yuv420p") for p in clip.planes]
     start = time.perf_counter()
     packets = []
-    for index, frame in enumerate(frames):
-        frame.pts = index
-        packets += ctx.encode(frame)
-    packets += ctx.encode(None)
+    with kept_scheduling():  # libsvtav1 as root would leave the thread real-time
+        for index, frame in enumerate(frames):
+            frame.pts = index
+            packets += ctx.encode(frame)
+        packets += ctx.encode(None)
     seconds = time.perf_counter() - start
     return Trial(setting, _strip(anchor, packets), seconds)
 
@@ -173,7 +175,8 @@ def _encode_ffmpeg(anchor: Anchor, clip: Clip420, setting: Setting, ffmpeg: Ffmp
                "-bsf:v", f"filter_units=remove_types={anchor.drop_units}",
                "-f", anchor.decoder, out]
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                preexec_fn=normal_scheduling)
         peak = 0.0
         while True:  # sample its VmHWM until it exits: the peak of ffmpeg alone
             peak = max(peak, vm_hwm_mb(proc.pid) or 0.0)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ import av
 import numpy as np
 
 from exvc.media.errors import MediaError
+from exvc.media.scheduling import kept_scheduling, normal_scheduling
 
 BIT_DEPTH = 10
 PIX_FMT = "yuv420p10le"
@@ -143,11 +145,13 @@ def _encode_pyav(codec: str, pictures: np.ndarray, fps: Fraction, setting: RateS
     ctx.options = options
     packets = []
     try:
-        for index, planes in enumerate(pictures):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(planes), format=PIX_FMT)
-            frame.pts = index
-            packets += ctx.encode(frame)
-        packets += ctx.encode(None)
+        with kept_scheduling():  # SVT-AV1 as root leaves the thread real-time otherwise
+            for index, planes in enumerate(pictures):
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(planes),
+                                                   format=PIX_FMT)
+                frame.pts = index
+                packets += ctx.encode(frame)
+            packets += ctx.encode(None)
     except av.FFmpegError as exc:
         raise BaseCodecError(f"{name} failed: {exc}") from None
     if not packets:
@@ -183,17 +187,40 @@ def _encode_vvenc(pictures: np.ndarray, fps: Fraction, setting: RateSetting, pre
 
 
 def _run(cmd: list[str], data: bytes, timeout: float | None) -> bytes:
+    """Run ffmpeg on ``data``; its whole process group is killed (SIGKILL) once ``timeout``
+    passes, so that no encoder thread or child outlives a stopped encode."""
     try:
-        proc = subprocess.run(cmd, input=data, capture_output=True,
-                              timeout=timeout or _ENCODE_TIMEOUT)
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, start_new_session=True,
+                                preexec_fn=normal_scheduling)
+    except OSError as exc:
         raise BaseCodecError(f"libvvenc failed: {exc}") from None
-    if proc.returncode != 0 or not proc.stdout:
+    try:
+        out, err = proc.communicate(data, timeout=timeout or _ENCODE_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        _kill(proc)
+        raise BaseCodecError(f"libvvenc failed: stopped after {timeout or _ENCODE_TIMEOUT:.0f} "
+                             "s") from None
+    except BaseException:
+        _kill(proc)
+        raise
+    if proc.returncode != 0 or not out:
         # ffmpeg can exit 0 having written nothing when libvvenc stops ("Nothing was
         # written into output file")
-        tail = proc.stderr.decode(errors="replace").strip().splitlines()
+        tail = err.decode(errors="replace").strip().splitlines()
         raise BaseCodecError(f"libvvenc failed: {tail[-1] if tail else proc.returncode}")
-    return proc.stdout
+    return out
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+    proc.wait()
 
 
 _DECODERS = {"vvc": "vvc", "av1": "libdav1d", "hevc": "hevc"}

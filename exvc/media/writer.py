@@ -25,6 +25,7 @@ from av.video.reformatter import Interpolation
 from .errors import MediaError, OutputClosed, from_av_error
 from .image_names import IMAGE_CODECS, is_image_pattern, single_image_error
 from .reader import pix_fmt_depth
+from .scheduling import kept_scheduling
 from .types import VideoInfo
 
 STDOUT_NAMES = ("-", "pipe:1", "pipe:")
@@ -220,7 +221,8 @@ class VideoSink:
         vf.pts, vf.time_base = self._index, self._time_base
         self._index += 1
         try:
-            self._container.mux(self._stream.encode(vf))
+            with kept_scheduling():  # libsvtav1 as root would leave the thread real-time
+                self._container.mux(self._stream.encode(vf))
         except Exception as exc:
             raise from_av_error(exc, self._label, reading=False) from None
 
@@ -229,7 +231,8 @@ class VideoSink:
         if self._container is None:
             return
         try:
-            self._container.mux(self._stream.encode(None))
+            with kept_scheduling():
+                self._container.mux(self._stream.encode(None))
             self._container.close()
             self._container = None
             if self._pipe is not None:
@@ -386,6 +389,8 @@ def _setup_stream(container, info: VideoInfo, opts: OutputOptions,
     options = dict(_CODEC_DEFAULTS.get(codec, {}))
     if "b" in opts.codec_options and "crf" not in opts.codec_options:
         options.pop("crf", None)  # -b asks for a bitrate: the quality default would override it
+    if codec == "libsvtav1":
+        os.environ.setdefault("SVT_LOG", "1")  # errors only: it logs its whole set-up otherwise
     if codec in _PRESET_CODECS:
         options["preset"] = opts.preset or ("medium" if codec != "libsvtav1" else "8")
     elif opts.preset:
