@@ -417,6 +417,23 @@ CASES = [
          ["-i", "in.mkv", "out_%03d.png"], 1, "File 'out_002.png' already exists. Exiting.",
          setup=both(clip(), existing("out_002.png")), output="out_002.png",
          check=lambda d: not (d / "out_001.png").exists()),
+    Case("vf-syntax", "`-vf` that does not parse", ["-i", "in.mkv", "-vf", "scale=8:6,",
+                                                     "out.mkv"], 1,
+         "Invalid value 'scale=8:6,' for option '-vf': Error parsing the filter graph "
+         "'scale=8:6,': No such filter: ''", setup=clip(), output="out.mkv"),
+    Case("vf-unknown-filter", "`-vf` naming no libavfilter filter",
+         ["-i", "in.mkv", "-vf", "hflip,blurr", "out.mkv"], 1,
+         "Error parsing the filter graph 'hflip,blurr': No such filter: 'blurr'",
+         setup=clip(), output="out.mkv"),
+    Case("vf-bad-argument", "`-vf` that libavfilter refuses for this input",
+         ["-i", "in.mkv", "-vf", "crop=400:300", "out.dinr"], 1,
+         "Error in the filter graph 'crop=400:300': Invalid too big or non positive size for "
+         "width '400' or height '300'", setup=clip(), output="out.dinr"),
+    Case("vf-not-simple", "`-vf` with more than one output",
+         ["-i", "in.mkv", "-vf", "split", "out.mkv"], 1,
+         "Simple filtergraph 'split' was expected to have exactly 1 input and 1 output. However, "
+         "it had 1 input(s) and 2 output(s). Please adjust, or use a complex filtergraph "
+         "(-filter_complex) instead.", setup=clip(), output="out.mkv"),
     Case("output-exists", "output exists, no `-y`, stdin not a terminal",
          ["-i", "in.mkv", "out.dinr"], 1, "File 'out.dinr' already exists. Exiting.",
          setup=both(clip(), existing("out.dinr")), output="out.dinr"),

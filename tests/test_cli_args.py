@@ -32,7 +32,12 @@ from exvc.cli.progress import (
     format_progress_block,
     format_stats_line,
 )
-from exvc.cli.scale import ONLY_SCALE, ScaleSpec, parse_scale_filter, resolve_scale
+from exvc.cli.scale import (
+    ScaleSpec,
+    parse_scale_filter,
+    parse_video_filter,
+    resolve_scale,
+)
 from exvc.cli.values import BadValue, parse_frame_rate, parse_size, parse_time
 from exvc.encode.settings import EncodeProgress
 from exvc.media.types import ColourInfo, VideoInfo
@@ -131,7 +136,11 @@ def test_help_stops_parsing(flag):
     (["-i", "a.mp4", "-b:v", "0", "o.dinr"], "must be greater than zero"),
     (["-i", "a.mp4", "-b", "-5k", "o.dinr"], "must be greater than zero"),
     (["-i", "a.mp4", "-b", "fast", "o.dinr"], "expected bits/s such as 64k"),
-    (["-i", "a.mp4", "-vf", "hflip", "o.mkv"], ONLY_SCALE),
+    (["-i", "a.mp4", "-vf", "scale=80:60,", "o.mkv"],
+     "Invalid value 'scale=80:60,' for option '-vf': Error parsing the filter graph "
+     "'scale=80:60,': No such filter: ''"),
+    (["-i", "a.mp4", "-vf", "[a", "o.mkv"], "Bad (empty?) label found"),
+    (["-i", "a.mp4", "-vf", "hflip [o] x", "o.mkv"], "Unable to parse graph description"),
     (["-i", "a.mp4", "-frames:v", "-1", "o.mkv"], "non-negative integer"),
     (["-i", "a.mp4", "-metadata", "title", "o.mkv"], "expected key=value"),
     (["-i", "a.mp4", "-r", "0", "o.mkv"], "frame rate must be greater than 0"),
@@ -249,6 +258,16 @@ def test_parse_scale(text, spec):
 def test_parse_scale_rejects(text):
     with pytest.raises(BadValue, match="only -vf scale=W:H is supported"):
         parse_scale_filter(text)
+
+
+@pytest.mark.parametrize("text, plain", [
+    ("scale=320:240", ScaleSpec(320, 240)), (" scale = -2:144 ", ScaleSpec(-2, 144)),
+    ("hflip", None), ("scale=iw/2:ih/2", None), ("scale=320:240:flags=lanczos", None),
+    ("scale=320:240,hflip", None), ("[in]scale=320:240[out]", None),
+])
+def test_vf_is_a_plain_scale_or_a_libavfilter_graph(text, plain):
+    spec = parse_video_filter(text)
+    assert (spec.text, spec.scale) == (text, plain)
 
 
 def test_resolve_scale_keeps_aspect():

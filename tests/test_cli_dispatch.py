@@ -315,6 +315,46 @@ def test_transcode_video_to_video(tmp_path, clip):
     assert len(frames) == 2 and frames[0].shape == (3, 12, 16)
 
 
+def test_vf_graph_on_a_transcode(tmp_path):
+    src = tmp_path / "in.mkv"
+    write_clip(src, frames=4, size=(32, 24))
+    out = tmp_path / "out.y4m"
+    result = invoke("-i", str(src), "-vf", "crop=16:12:0:0,hflip,fps=50", str(out))
+    assert result.exit_code == 0, result.stderr
+    frames = read_frames(out)
+    # 4 frames at 25 fps -> 8 at 50, each of 16x12; the grey levels repeat pairwise
+    assert len(frames) == 8 and frames[0].shape == (3, 12, 16)
+    means = [round(float(f.mean()) * 255 / 20) for f in frames]
+    assert means == [0, 0, 1, 1, 2, 2, 3, 3]
+
+
+def test_vf_graph_on_a_decode_and_an_encode(tmp_path, dinr, codec):
+    out = tmp_path / "out.y4m"
+    result = invoke("-i", str(dinr), "-vf", "crop=iw/2:ih/2,format=gray", str(out))
+    assert result.exit_code == 0, result.stderr
+    frames = read_frames(out)
+    assert len(frames) == 10 and frames[0].shape == (3, 12, 16)
+    result = invoke("-i", str(tmp_path / "out.y4m"), "-vf", "pad=20:16", "-b", "0.1bpp",
+                    str(tmp_path / "re.dinr"))
+    assert result.exit_code == 0, result.stderr
+    (_, info, settings, n), = calls(codec, "encode_video")
+    assert (info.width, info.height, info.frames, n) == (20, 16, 10, 10)
+
+
+@pytest.mark.parametrize("graph, message", [
+    ("crop=400:300", "Error in the filter graph 'crop=400:300': Invalid too big or non "
+                     "positive size for width '400' or height '300'"),
+    ("nosuch=1", "Error parsing the filter graph 'nosuch=1': No such filter: 'nosuch'"),
+    ("split", "Simple filtergraph 'split' was expected to have exactly 1 input and 1 output"),
+])
+def test_a_bad_graph_is_one_line_and_writes_nothing(tmp_path, clip, graph, message):
+    out = tmp_path / "out.mkv"
+    result = invoke("-i", str(clip), "-vf", graph, str(out))
+    assert result.exit_code == 1
+    assert message in result.stderr.strip().splitlines()[-1]
+    assert not out.exists()
+
+
 def test_info_only_prints_the_input_and_exits_1(dinr, clip, codec):
     result = invoke("-i", str(dinr))
     assert result.exit_code == 1

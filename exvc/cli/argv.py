@@ -18,7 +18,7 @@ from .bitrate import parse_rate
 from .errors import UsageError
 from .log import parse_loglevel
 from .options import CommandLine, FileSpec, GlobalOptions, InputSpec, OutputSpec
-from .scale import parse_scale_filter
+from .scale import parse_video_filter
 
 GLOBAL, INPUT, OUTPUT, FILE = "global", "input", "output", "file"
 VIDEO_SPECIFIERS = ("v", "V", "0", "v:0", "V:0")
@@ -96,8 +96,9 @@ OPTIONS: tuple[OptionDef, ...] = (
               str, streams=True),
     OptionDef("frames", OUTPUT, "N", "stop after N frames (also -frames, -vframes)",
               "max_frames", values.parse_count, streams=True),
-    OptionDef("filter", OUTPUT, "scale=W:H", "resize; -1/-2 keep the aspect (also -filter:v)",
-              "scale", parse_scale_filter, streams=True),
+    OptionDef("filter", OUTPUT, "GRAPH", "video filter graph, as ffmpeg's (libavfilter); a "
+              "plain scale=W:H resizes with area filtering, -1/-2 keep the aspect (also -vf, "
+              "-filter:v)", "vf", parse_video_filter, streams=True),
     OptionDef("metadata", OUTPUT, "KEY=VALUE", "set a metadata tag (repeatable)", "metadata",
               values.parse_metadata),
     OptionDef("seed", OUTPUT, "N", "random seed of the encoder (and of dinr's sampler noise)",

@@ -10,7 +10,7 @@ from fractions import Fraction
 
 from .bitrate import RateSpec
 from .log import INFO
-from .scale import ScaleSpec
+from .scale import ScaleSpec, VideoFilterSpec
 
 STDIN_URLS = ("-", "pipe:0", "pipe:")
 STDOUT_URLS = ("-", "pipe:1", "pipe:")
@@ -60,13 +60,23 @@ class OutputSpec(FileSpec):
     crf: str | None = None
     preset: str | None = None
     max_frames: int | None = None
-    scale: ScaleSpec | None = None
+    vf: VideoFilterSpec | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     seed: int | None = None
     sc_threshold: int | None = None
     base: str | None = None
     base_scale: int | None = None
     base_framestep: int | None = None
+
+    @property
+    def scale(self) -> ScaleSpec | None:
+        """``-vf`` when it is a plain scale=W:H (exvc's own resize)."""
+        return self.vf.scale if self.vf is not None else None
+
+    @property
+    def filter_graph(self) -> str | None:
+        """``-vf`` when libavfilter runs it."""
+        return self.vf.text if self.vf is not None and self.vf.scale is None else None
 
     @property
     def is_stdout(self) -> bool:

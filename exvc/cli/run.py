@@ -72,7 +72,17 @@ def _size_and_rate(src: VideoInfo, out: OutputSpec) -> tuple[tuple[int, int], Fr
 
 
 def plan_output(source: DinrSource | MediaSource, out: OutputSpec) -> Plan:
-    """Apply the output's -s/-vf, -r, -ss/-t/-to and -frames:v to the source's frames."""
+    """Apply the output's -vf, -s, -r, -ss/-t/-to and -frames:v to the source's frames.
+    A libavfilter graph filters its first frame here: the output's size comes from it."""
+    if out.filter_graph is not None and isinstance(source, DinrSource):
+        return _plan_filtered_dinr(source, out)
+    if out.filter_graph is not None:
+        from exvc.media.errors import MediaError
+
+        try:
+            source.video = source.source.apply_filter(out.filter_graph)
+        except MediaError as exc:
+            raise CliError(str(exc)) from None
     src = source.video
     size, fps = _size_and_rate(src, out)
     window = Window.of(out.start, out.duration, out.end, out.max_frames)
@@ -94,6 +104,12 @@ def plan_output(source: DinrSource | MediaSource, out: OutputSpec) -> Plan:
         def frames() -> Iterator[np.ndarray]:
             out_frames = apply_window(retime(source.frames(), src.fps, fps), window, fps)
             return resize(out_frames, size) if size != (src.width, src.height) else out_frames
+    return _plan(src, size, fps, total, first, stop, out, frames)
+
+
+def _plan(src: VideoInfo, size: tuple[int, int], fps: Fraction, total: int | None,
+          first: int, stop: int | None, out: OutputSpec,
+          frames: Callable[[], Iterator[np.ndarray]]) -> Plan:
     count = None if total is None else max(0, (total if stop is None else min(total, stop))
                                             - first)
     video = src.with_(width=size[0], height=size[1], fps=fps, frames=count)
@@ -102,6 +118,34 @@ def plan_output(source: DinrSource | MediaSource, out: OutputSpec) -> Plan:
 
         video = video.with_(pix_fmt=out.pix_fmt, bit_depth=pix_fmt_depth(out.pix_fmt))
     return Plan(video, frames)
+
+
+def _plan_filtered_dinr(source: DinrSource, out: OutputSpec) -> Plan:
+    """A decoded .dinr through a libavfilter graph: its frames are decoded and the first
+    one filtered now."""
+    from exvc.media.errors import MediaError
+    from exvc.media.reader import filter_arrays, pix_fmt_depth
+
+    src = source.video
+    try:
+        filtered = filter_arrays(source.frames(), out.filter_graph, src.fps)
+    except MediaError as exc:
+        raise CliError(str(exc)) from None
+    if filtered is None:
+        return Plan(src.with_(frames=0), lambda: iter(()))
+    pix_fmt = src.pix_fmt if filtered.pix_fmt == "rgb48le" else filtered.pix_fmt
+    src = src.with_(width=filtered.width, height=filtered.height, pix_fmt=pix_fmt,
+                    bit_depth=pix_fmt_depth(pix_fmt), fps=filtered.fps,
+                    frames=src.frames if filtered.keeps_count else None)
+    size, fps = _size_and_rate(src, out)
+    window = Window.of(out.start, out.duration, out.end, out.max_frames)
+    first, stop = window.index_range(fps)
+    total = retime_count(src.frames, src.fps, fps) if src.frames is not None else None
+
+    def frames() -> Iterator[np.ndarray]:
+        out_frames = apply_window(retime(filtered.frames, src.fps, fps), window, fps)
+        return resize(out_frames, size) if size != (src.width, src.height) else out_frames
+    return _plan(src, size, fps, total, first, stop, out, frames)
 
 
 def check_output_options(cmd: CommandLine) -> None:

@@ -1,13 +1,18 @@
-"""The one video filter exvc supports, ``-vf scale=W:H``, and the output frame size it gives.
+"""``-vf``: a plain ``scale=W:H`` that exvc resizes itself, or any libavfilter graph.
 
-A negative side keeps the input's aspect ratio: ``-1`` exactly, ``-n`` rounded to a multiple of
-n (``-2`` for 4:2:0 encoders); ``0`` keeps that side of the input, as in ffmpeg's scale filter.
+A plain scale keeps exvc's own resize (area filtering when shrinking, so no aliasing, and
+bicubic otherwise). A negative side keeps the input's aspect ratio: ``-1`` exactly, ``-n``
+rounded to a multiple of n (``-2`` for 4:2:0 encoders); ``0`` keeps that side of the input,
+as in ffmpeg's scale filter. Every other graph (expressions such as ``iw/2``, ``flags=``,
+chains, labels) runs through libavfilter (exvc.media.filter_graph).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from exvc.media.filter_syntax import FilterSyntaxError, parse_filtergraph, plain_scale
 
 from .values import BadValue
 
@@ -18,6 +23,29 @@ ONLY_SCALE = "only -vf scale=W:H is supported"
 class ScaleSpec:
     width: int
     height: int
+
+
+@dataclass(frozen=True)
+class VideoFilterSpec:
+    """The ``-vf`` text; ``scale`` when it is a plain scale=W:H that exvc does itself."""
+
+    text: str
+    scale: ScaleSpec | None = None
+
+
+def parse_video_filter(text: str) -> VideoFilterSpec:
+    """``-vf``/``-filter:v``: its syntax is checked now, its filters when the graph is built."""
+    try:
+        chains = parse_filtergraph(text)
+    except FilterSyntaxError as exc:
+        raise BadValue(f"Error parsing the filter graph '{text}': {exc}") from None
+    args = plain_scale(chains)
+    if args is not None:
+        try:
+            return VideoFilterSpec(text, parse_scale_filter("scale=" + args))
+        except BadValue:
+            pass  # expressions, flags, options: libavfilter's scale
+    return VideoFilterSpec(text)
 
 
 def parse_scale_filter(text: str) -> ScaleSpec:

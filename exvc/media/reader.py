@@ -7,6 +7,7 @@ range come from each decoded frame's own tags (swscale reads them), as in ffmpeg
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -22,6 +23,8 @@ import numpy as np
 from av.video.reformatter import Interpolation
 
 from .errors import MediaError, from_av_error
+from .filter_graph import VideoFilter
+from .filter_syntax import changes_timing
 from .probe import as_prefixed, is_stdin, stdin_reader
 from .types import ColourInfo, VideoInfo
 
@@ -88,6 +91,41 @@ def frame_to_rgb(frame: av.VideoFrame, size: tuple[int, int] | None = None) -> n
     return out
 
 
+@dataclass(frozen=True)
+class Filtered:
+    """What a filter graph made of a frame sequence: the first output frame's size, pixel
+    format and rate, whether the count is kept, and the float RGB frames."""
+
+    width: int
+    height: int
+    pix_fmt: str
+    fps: Fraction
+    keeps_count: bool
+    frames: Iterator[np.ndarray]
+
+
+def filter_arrays(frames: Iterable[np.ndarray], text: str, fps: Fraction) -> Filtered | None:
+    """Run ``-vf text`` on float RGB frames (3, H, W) of rate ``fps`` (a decoded .dinr);
+    None when the graph lets no frame through. The first frame is filtered now."""
+    vf = VideoFilter(text, fps)
+
+    def as_frames() -> Iterator[tuple[Fraction, av.VideoFrame]]:
+        for i, rgb in enumerate(frames):
+            words = np.clip(np.rint(rgb.transpose(1, 2, 0) * 65535.0), 0, 65535)
+            yield Fraction(i) / fps, av.VideoFrame.from_ndarray(
+                np.ascontiguousarray(words, dtype=np.uint16), format="rgb48le")
+
+    stream = vf.run(as_frames())
+    first = next(stream, None)
+    if first is None:
+        return None
+    frame = first[1]
+    rate = vf.rate_of(frame, fps)
+    out = (frame_to_rgb(f) for _, f in itertools.chain([first], stream))
+    return Filtered(frame.width, frame.height, frame.format.name, rate,
+                    not changes_timing(vf.chains), out)
+
+
 class VideoSource:
     """An opened input: ``info`` now, frames on demand. Use as a context manager."""
 
@@ -106,6 +144,30 @@ class VideoSource:
         # True when the frame times are irregular (see _is_variable_rate); the CLI then asks
         # frames() for a constant rate, which places frames by their timestamps.
         self.variable_rate = False
+        self._filtered: Iterator[tuple[Fraction, av.VideoFrame]] | None = None
+
+    def apply_filter(self, text: str) -> VideoInfo:
+        """Pass the frames through the libavfilter graph ``text`` (ffmpeg's ``-vf``), after
+        the input's -ss/-t. The first frame is filtered now, so that ``info`` tells the
+        output's size, pixel format and rate (the count stays known only when no filter of
+        the graph adds, drops or re-times frames). Call before ``frames()``."""
+        vf = VideoFilter(text, self.info.fps)
+        stream = vf.run(self._selected())
+        first = next(stream, None)
+        if first is None:
+            self._filtered = iter(())
+            self.info = self.info.with_(frames=0)
+            return self.info
+        self._filtered = itertools.chain([first], stream)
+        frame = first[1]
+        rate = vf.rate_of(frame, self.info.fps)
+        self.info = self.info.with_(
+            width=frame.width, height=frame.height, pix_fmt=frame.format.name,
+            bit_depth=pix_fmt_depth(frame.format.name), fps=rate,
+            frames=None if changes_timing(vf.chains) else self.info.frames)
+        if changes_timing(vf.chains):
+            self.variable_rate = True  # place frames by the times the graph gives them
+        return self.info
 
     # -- public ---------------------------------------------------------------------------
 
@@ -146,10 +208,11 @@ class VideoSource:
                   rate: Fraction | None) -> Iterator[np.ndarray]:
         if max_frames is not None and max_frames <= 0:
             return
+        selected = self._selected() if self._filtered is None else self._filtered
         if rate is None:
-            chosen = (frame for _, frame in self._selected())
+            chosen = (frame for _, frame in selected)
         else:
-            chosen = _resample(self._selected(), Fraction(rate), 1 / self.info.fps, self._span())
+            chosen = _resample(selected, Fraction(rate), 1 / self.info.fps, self._span())
         for n, frame in enumerate(chosen, 1):
             # Converted per output frame: duplicates (rate up) must not share one array.
             yield frame_to_rgb(frame, size)
@@ -468,5 +531,6 @@ def _rate_text(fps: Fraction) -> str:
     return str(fps.numerator) if fps.denominator == 1 else f"{float(fps):.4g}"
 
 
-__all__ = ["InputOptions", "MediaError", "VideoSource", "frame_to_rgb", "open_input",
+__all__ = ["Filtered", "InputOptions", "MediaError", "VideoSource", "filter_arrays",
+           "frame_to_rgb", "open_input",
            "pix_fmt_components", "pix_fmt_depth"]
