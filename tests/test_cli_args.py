@@ -357,14 +357,14 @@ def test_colour_and_number_formats():
 
 STATS = re.compile(r"^frame=\s*\d+ fps=\s*[\d.]+ q=-0\.0 L?size=\s*(\d+kB|N/A) "
                    r"time=\d\d:\d\d:\d\d\.\d\d bitrate=\s*([\d.]+kbits/s|N/A) "
-                   r"speed=\s*([\d.e+]+x|N/A)$")
+                   r"speed=\s*([\d.e+]+x|N/A) elapsed=\d+:\d\d:\d\d\.\d\d( \[.*\])?$")
 
 
 def test_stats_line_format():
     snap = Snapshot(frame=64, fps=Fraction(30), elapsed=4.27, total_frames=64, size=4012)
     line = format_stats_line(snap)
     assert line == ("frame=   64 fps= 15 q=-0.0 size=       4kB time=00:00:02.13 "
-                    "bitrate=  15.0kbits/s speed= 0.5x")
+                    "bitrate=  15.0kbits/s speed= 0.5x elapsed=0:00:04.27")
     assert STATS.match(line) and "Lsize=" in format_stats_line(snap, last=True)
     assert STATS.match(format_stats_line(Snapshot(3, Fraction(25), 1.0)))
 
@@ -408,8 +408,69 @@ def test_reporter_from_encoder_progress():
     reporter.encoder(EncodeProgress(frames_read=64, frames_done=0, total_frames=128,
                                     bytes_written=30, segment=0, step=50, steps=100,
                                     stage="fit"))
-    assert shown[-1] == (0, 30, pytest.approx(0.25))
+    # half the fit of a 64-frame segment: the fit spans 0.35..0.75 of it (STAGE_SHARES)
+    assert shown[-1] == (0, 30, pytest.approx(64 * 0.55 / 128))
     assert reporter.snapshot.stage == "segment 0 fit 50/100"
+
+
+def _progress(read, done, segment, step, steps, stage, total=32):
+    return EncodeProgress(frames_read=read, frames_done=done, total_frames=total,
+                          bytes_written=10, segment=segment, step=step, steps=steps,
+                          stage=stage)
+
+
+def test_the_encoder_bar_never_goes_back_and_the_clock_never_stops():
+    now = [0.0]
+    shown = []
+    display = SimpleNamespace(throttled=False, show=lambda s: shown.append(
+        (s.frame, s.fraction, s.eta, s.elapsed)), close=lambda s, ok: None)
+    reporter = Reporter([display], Fraction(25), 32, clock=lambda: now[0])
+    steps = [_progress(16, 0, 0, 1, 4, "base"), _progress(16, 0, 0, 4, 4, "base"),
+             _progress(16, 0, 0, 100, 100, "fit"), _progress(16, 0, 0, 1, 400, "fit"),
+             _progress(16, 0, 0, 1, 400, "adapter"), _progress(16, 0, 0, 400, 400, "adapter"),
+             _progress(16, 16, 0, 1, 1, "coded"), _progress(32, 16, 1, 1, 4, "base")]
+    for p in steps:
+        now[0] += 10.0
+        reporter.encoder(p)
+    fractions = [f for _, f, _, _ in shown]
+    assert fractions == sorted(fractions) and max(fractions) < 1.0
+    # a second fit (of a residual) restarting at step 1 does not move the bar back
+    assert fractions[3] == fractions[2]
+    assert [e for _, _, _, e in shown] == [10.0 * (i + 1) for i in range(len(steps))]
+    # the remaining time is unknown until a segment is coded, then measured: 70 s for 16
+    # frames, so 70 s more for the other 16, less the 10 s already spent on them
+    assert [eta for _, _, eta, _ in shown[:6]] == [None] * 6
+    assert shown[6][2] == pytest.approx(70.0) and shown[7][2] == pytest.approx(60.0)
+    now[0] += 500.0  # overrun: unknown, not 0:00:00
+    reporter.encoder(_progress(32, 16, 1, 2, 4, "base"))
+    assert shown[-1][2] is None
+
+
+def test_the_rich_bar_ends_only_when_the_work_does():
+    from exvc.cli.progress import RichBar
+
+    bar = RichBar("encode", 16)
+    try:
+        snap = Snapshot(frame=16, fps=Fraction(25), elapsed=1.0, total_frames=16,
+                        fraction=1.0, stage="segment 0 adapter 400/400")
+        bar.show(snap)
+        task = bar._progress.tasks[0]
+        assert not task.finished and task.fields["eta"] == "ETA -:--:--"
+        bar.close(snap, ok=True)
+        assert task.finished
+    finally:
+        bar._progress.stop()
+
+
+def test_stats_lines_show_the_stage_and_the_remaining_time():
+    snap = Snapshot(frame=0, fps=Fraction(25), elapsed=75.5, total_frames=16,
+                    stage="segment 0 fit 12/400")
+    line = format_stats_line(snap)
+    assert STATS.match(line) and line.endswith(
+        "elapsed=0:01:15.50 [segment 0 fit 12/400, ETA -:--:--]")
+    snap.eta = 3725.0
+    assert format_stats_line(snap).endswith("[segment 0 fit 12/400, ETA 1:02:05]")
+    assert "[" not in format_stats_line(snap, last=True)
 
 
 # --- output targets -------------------------------------------------------------------------

@@ -2,9 +2,18 @@
 ``-progress`` key=value blocks for programs.
 
 The stats line (``frame=   64 fps= 12 q=-0.0 size=       4kB time=00:00:02.13
-bitrate=  15.2kbits/s speed= 0.5x``) and the ``-progress`` keys follow ffmpeg's formats so
-that scripts written for ffmpeg can read them. Both are refreshed at most every
-``PERIOD`` seconds (ffmpeg's ``-stats_period``) and once more, complete, at the end.
+bitrate=  15.2kbits/s speed= 0.5x elapsed=0:00:05.12``) and the ``-progress`` keys follow
+ffmpeg's formats so that scripts written for ffmpeg can read them; while encoding, the line
+ends with the stage the encoder is in (``[segment 0 adapter 120/400]``). Both are refreshed
+at most every ``PERIOD`` seconds (ffmpeg's ``-stats_period``) and once more, complete, at
+the end.
+
+An encoder codes a whole segment before any of its frames is final, so ``frame=`` moves by
+segments. Between, the bar moves through the segment's stages (``STAGE_SHARES``), never
+backwards, and never reaches its end before the work does (a finished rich task stops its
+clock). The remaining time is measured, not guessed: the time per frame of the segments
+already coded, all their stages (base search, fit, adapters, checks) included; before the
+first segment is coded, and whenever the work has overrun that estimate, it shows as unknown.
 """
 
 from __future__ import annotations
@@ -17,6 +26,11 @@ from fractions import Fraction
 from typing import Any, TextIO
 
 PERIOD = 0.5
+# Where each encoder stage starts and ends within its segment, for the bar only (the
+# remaining time never comes from these): a base search, then an INR fit (of the residual,
+# or of the frames themselves), then adapter training.
+STAGE_SHARES = {"base": (0.0, 0.35), "fit": (0.35, 0.75), "adapter": (0.75, 0.98)}
+UNFINISHED = 0.999  # the bar's most before ``finish``
 
 
 @dataclass
@@ -32,6 +46,7 @@ class Snapshot:
     size: int | None = None
     fraction: float | None = None
     stage: str = ""
+    eta: float | None = None  # seconds left, when they can be measured
 
     @property
     def out_time(self) -> float:
@@ -70,13 +85,31 @@ def _speed(s: Snapshot) -> str:
     return "N/A" if s.speed is None else f"{s.speed:4.3g}x"
 
 
+def _elapsed(seconds: float) -> str:
+    """ffmpeg's ``elapsed=`` form: H:MM:SS.cc."""
+    text = _clock(seconds, 2)
+    return text[1:] if text.startswith("0") and text[1] != ":" else text
+
+
+def format_eta(s: Snapshot) -> str:
+    """``ETA 0:01:02``, or ``ETA -:--:--`` while it cannot be measured."""
+    if s.eta is None:
+        return "ETA -:--:--"
+    seconds = int(round(s.eta))
+    return f"ETA {seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
 def format_stats_line(s: Snapshot, last: bool = False) -> str:
-    """ffmpeg's status line; the last one says ``Lsize=`` as ffmpeg's does."""
+    """ffmpeg's status line; the last one says ``Lsize=`` as ffmpeg's does. While encoding
+    it ends with the encoder's stage, so that a log shows progress within a segment."""
     fps = s.frames_per_second
     size = "N/A" if s.size is None else f"{s.size / 1024:8.0f}kB"
-    return (f"frame={s.frame:5d} fps={fps:3.{1 if fps < 9.95 else 0}f} q=-0.0 "
+    line = (f"frame={s.frame:5d} fps={fps:3.{1 if fps < 9.95 else 0}f} q=-0.0 "
             f"{'L' if last else ''}size={size} time={_clock(s.out_time, 2)} "
-            f"bitrate={_bitrate(s)} speed={_speed(s)}")
+            f"bitrate={_bitrate(s)} speed={_speed(s)} elapsed={_elapsed(s.elapsed)}")
+    if s.stage and not last:
+        line += f" [{s.stage}, {format_eta(s)}]"
+    return line
 
 
 def format_progress_block(s: Snapshot, end: bool = False) -> str:
@@ -155,24 +188,27 @@ class RichBar:
             Progress,
             TextColumn,
             TimeElapsedColumn,
-            TimeRemainingColumn,
         )
 
+        # the clock comes from rich and moves on its own; the remaining time is ours
         self._progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(),
             TextColumn("{task.fields[frames]}"), TextColumn("{task.fields[stats]}"),
-            TimeElapsedColumn(), TimeRemainingColumn(),
+            TimeElapsedColumn(), TextColumn("{task.fields[eta]}"),
             console=Console(file=sys.stderr), redirect_stdout=False, redirect_stderr=True,
         )
         self._total = total
-        self._task = self._progress.add_task(label, total=total, frames="", stats="")
+        self._task = self._progress.add_task(label, total=total, frames="", stats="",
+                                             eta=format_eta(Snapshot(0, Fraction(1), 0.0)))
         self._progress.start()
 
-    def show(self, s: Snapshot) -> None:
+    def show(self, s: Snapshot, final: bool = False) -> None:
         total = s.total_frames if s.total_frames is not None else self._total
         done = s.frame
         if s.fraction is not None and total:
             done = s.fraction * total
+        if total and not final:
+            done = min(done, UNFINISHED * total)  # a finished task's clock stops
         frames = f"{s.frame}/{total}" if total else f"{s.frame}"
         stats = [f"{s.frames_per_second:.1f} fps"]
         if s.bitrate_kbps is not None:
@@ -180,11 +216,11 @@ class RichBar:
         if s.stage:
             stats.append(s.stage)
         self._progress.update(self._task, total=total, completed=done, frames=frames,
-                              stats="  ".join(stats))
+                              stats="  ".join(stats), eta="" if final else format_eta(s))
 
     def close(self, s: Snapshot, ok: bool) -> None:
         if ok:
-            self.show(s)
+            self.show(s, final=True)
         self._progress.stop()
 
 
@@ -200,27 +236,39 @@ class Reporter:
         self._last_shown: float | None = None
         self.snapshot = Snapshot(0, Fraction(fps), 0.0, total_frames)
         self._closed = False
+        self._segment: int | None = None
+        self._within = 0.0  # how far the current segment is, 0..1, never backwards
+        self._per_frame: float | None = None  # seconds a final frame has cost so far
 
     def frames(self, count: int = 1, size: int | None = None) -> None:
         """``count`` more frames written (decode and transcode report per frame)."""
         s = self.snapshot
         s.frame += count
         s.size = size if size is not None else s.size
+        self._per_frame = (self._clock() - self._t0) / s.frame if s.frame else None
         self._emit()
 
     def encoder(self, p: Any) -> None:
         """Callback for the encoder's ``EncodeProgress`` reports."""
         s = self.snapshot
+        if p.frames_done > s.frame:
+            self._per_frame = (self._clock() - self._t0) / p.frames_done
         s.frame = p.frames_done
         s.size = p.bytes_written
         if p.total_frames is not None:
             s.total_frames = p.total_frames
-        partial = 0.0
-        if p.steps:
-            partial = max(0, p.frames_read - p.frames_done) * min(1.0, p.step / p.steps)
-        s.fraction = None
+        if p.segment != self._segment:
+            self._segment, self._within = p.segment, 0.0
+        share = STAGE_SHARES.get(p.stage)
+        if share is not None and p.steps:
+            lo, hi = share
+            self._within = max(self._within, lo + (hi - lo) * min(1.0, p.step / p.steps))
+        partial = max(0, p.frames_read - p.frames_done) * self._within
+        fraction = None
         if s.total_frames:
-            s.fraction = min(1.0, (p.frames_done + partial) / s.total_frames)
+            fraction = min(1.0, (p.frames_done + partial) / s.total_frames)
+            fraction = max(fraction, s.fraction or 0.0)
+        s.fraction = fraction
         stage = f"segment {p.segment}"
         if p.stage:
             stage += f" {p.stage}"
@@ -249,6 +297,10 @@ class Reporter:
         now = self._clock()
         s = self.snapshot
         s.elapsed = now - self._t0
+        s.eta = None
+        if self._per_frame is not None and s.total_frames:
+            left = self._per_frame * s.total_frames - s.elapsed
+            s.eta = left if left > 0 or s.frame >= s.total_frames else None
         due = self._last_shown is None or now - self._last_shown >= self._period
         if due:
             self._last_shown = now
