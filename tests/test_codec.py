@@ -289,3 +289,63 @@ def test_rounded_zeros_feel_the_rate_in_the_rounding_phase():
     ref = torch.zeros(1, requires_grad=True)
     laplace_bits(torch.round(latents.detach()), ref).backward()
     assert torch.allclose(log_scale.grad, ref.grad)
+
+
+def _floor_bpp(info: VideoInfo, frames: int, codec: str = "dinr") -> float:
+    """The rate at which the early check's floor sits, read back from its own message."""
+    import re
+
+    with pytest.raises(EncodeError) as caught:
+        _encode([np.zeros((3, info.height, info.width), np.float32)] * frames, info, 1e-3,
+                codec=codec)
+    return float(re.search(r"\(([\d.]+) bpp\)", str(caught.value)).group(1))
+
+
+@pytest.mark.parametrize("frames", [1, 2, 5])
+def test_a_rate_below_the_floor_is_refused_before_any_frame_is_read(frames):
+    info = VideoInfo(width=64, height=48, fps=Fraction(25), frames=frames)
+
+    def untouched():
+        raise AssertionError("a frame was read")
+        yield
+
+    floor = _floor_bpp(info, frames)
+    with pytest.raises(EncodeError, match=rf"too low for 64x48 x {frames} frames: the smallest "
+                                          r"file is about \d+ bytes"):
+        encode_video(untouched(), info, EncodeSettings(bpp=0.97 * floor))
+
+
+def test_at_the_floor_coding_never_fails_late():
+    """Just above the early floor, an INR fit whose trained weights cost more than the budget
+    still gives a file: coarser weights, at last all zero (rate_control.zero_payload)."""
+    info = VideoInfo(width=64, height=48, fps=Fraction(25), frames=2)
+    floor = _floor_bpp(info, 2, codec="inr")
+    rng = np.random.default_rng(0)
+    frames = [rng.random((3, 48, 64), dtype=np.float32) for _ in range(2)]
+    data = _encode(frames, info, 1.01 * floor, codec="inr")
+    assert 8 * len(data) / (64 * 48 * 2) <= 1.01 * floor
+    assert len(list(decode_video(data)[1])) == 2
+
+
+def test_the_zero_payload_is_the_floor_of_fit_to_budget():
+    import torch
+
+    from exvc.encode.rate_control import BudgetError, fit_to_budget, zero_payload
+    from exvc.models.config import INRConfig
+    from exvc.models.inr import GridINR
+    from exvc.models.quantize import synthesis_tensors
+
+    torch.manual_seed(0)
+    cfg = INRConfig(levels=5, channels=2, spatial_log2=1, temporal_log2=6, temporal_slope=3,
+                    mlp_width=8, mlp_layers=1, refine_layers=0)
+    model = GridINR(cfg, 2, 48, 64)
+    with torch.no_grad():
+        for p in synthesis_tensors(model):
+            p.normal_(0, 3)  # weights that cost far more than the budget below
+    video = torch.rand(2, 3, 48, 64)
+    floor = zero_payload(cfg.fields(), 2, 48, 64)
+    codes = [32] * len(synthesis_tensors(model))
+    seg = fit_to_budget(model, codes, floor.size, video)
+    assert seg.size <= floor.size
+    with pytest.raises(BudgetError):
+        fit_to_budget(model, codes, floor.size - 1, video)

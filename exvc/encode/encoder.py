@@ -133,6 +133,7 @@ def encode_video(
     if settings.threads:
         torch.set_num_threads(settings.threads)
     plan = preset_plan(settings.preset)
+    _check_floor(info, settings, plan)
     dinr = _DinrContext.create(settings, info, prior) if settings.codec == "dinr" else None
     layers = _Layers.create(settings, info, plan) if dinr is not None else None
     overhead = fixed_overhead(info, settings, dinr.overhead_chunk() if dinr else b"")
@@ -186,6 +187,31 @@ def encode_video(
     return _write_container(chunks + segments)
 
 
+def _check_floor(info: VideoInfo, settings: EncodeSettings, plan) -> None:
+    """Refuse at once, before the prior is loaded or any frame is read, a rate at which the
+    first segment (taken as ``min(frames, segment_frames)`` frames) cannot hold even the
+    smallest INR. A scene cut can make that segment shorter, so every segment is checked
+    again before it is fitted (``_code_segment``); above the floor, coding never fails."""
+    from exvc.encode.condition import chunk_cost, payload_budget
+    from exvc.encode.segment_coder import inr_floor
+
+    if not info.frames:
+        return
+    pixels = info.width * info.height
+    frames = min(info.frames, settings.segment_frames)
+    overhead = fixed_overhead(info, settings,
+                              longest_prior_chunk() if settings.codec == "dinr" else b"")
+    allowed = math.floor(settings.bpp * pixels * frames / 8) - overhead
+    floor = chunk_cost(inr_floor(frames, info.height, info.width,
+                                 payload_budget(max(allowed, 0)), plan))
+    if allowed < floor:
+        need = overhead + floor
+        raise EncodeError(
+            f"-b {settings.bpp:g}bpp is too low for {info.width}x{info.height} x {frames} "
+            f"frames: the smallest file is about {need} bytes "
+            f"({8 * need / (pixels * frames):.4f} bpp)")
+
+
 def _cut_detector(settings: EncodeSettings) -> SceneCuts | None:
     if settings.scene_cut_levels < 0:
         raise EncodeError(f"scene-cut threshold must be 0 (off) or positive, got "
@@ -222,9 +248,14 @@ def _code_segment(video, total: int, plan, seed: int, report, dinr,
     """The chunks of one segment within ``total`` bytes: for inr its SEGMENT; for dinr its
     condition (BASE and/or SEGMENT), preceded by ADAPTER when one pays, and the refined
     segment (``exvc.encode.dinr_segment.DinrSegment``; None for inr)."""
-    from exvc.encode.condition import InrCondition, payload_budget
-    from exvc.encode.segment_coder import encode_segment, fit_inr
+    from exvc.encode.condition import InrCondition, chunk_cost, payload_budget
+    from exvc.encode.rate_control import BudgetError
+    from exvc.encode.segment_coder import encode_segment, fit_inr, inr_floor
 
+    t, _, h, w = video.shape
+    floor = inr_floor(t, h, w, payload_budget(total), plan)
+    if chunk_cost(floor) > total:  # refused before any fitting: an INR always fits above it
+        raise BudgetError(floor, payload_budget(total))
     if dinr is None:
         payload = encode_segment(video, payload_budget(total), plan, seed=seed, report=report)
         return [Chunk(SEGMENT, payload)], None
@@ -295,18 +326,12 @@ class _DinrContext:
 
     def prior_chunk(self, sampler=None) -> bytes:
         """The PRIOR_SHORT payload for ``sampler`` (default: the chosen one)."""
-        from exvc.bitstream.prior_chunk import PriorRecord, write_prior_short
-
-        s = sampler or self.sampler
-        return write_prior_short(PriorRecord(self.prior.digest, "", s.sampler, s.grid_steps,
-                                             s.run_steps, s.mix))
+        return _prior_short(self.prior.digest, sampler or self.sampler)
 
     def overhead_chunk(self) -> bytes:
         """A PRIOR_SHORT payload as long as the longest the choice can give (a mixed record is one
         byte longer than an unmixed one): the rate is planned before the choice."""
-        from exvc.encode.sampler_choice import CANDIDATES
-
-        return max((self.prior_chunk(c) for c in CANDIDATES), key=len)
+        return longest_prior_chunk(self.prior.digest)
 
     def coder(self, seed: int, video, inr):
         from exvc.encode.adapter_coder import AdapterCoder
@@ -315,3 +340,18 @@ class _DinrContext:
         if self.sampler is None:
             self.sampler, _ = choose_sampler(self.prior, self.noise, video, inr)
         return AdapterCoder(self.prior, self.sampler, self.noise, self.padded, seed)
+
+
+def _prior_short(digest: bytes, s) -> bytes:
+    from exvc.bitstream.prior_chunk import PriorRecord, write_prior_short
+
+    return write_prior_short(PriorRecord(digest, "", s.sampler, s.grid_steps, s.run_steps,
+                                         s.mix))
+
+
+def longest_prior_chunk(digest: bytes = bytes(32)) -> bytes:
+    """The longest PRIOR_SHORT payload the sampler choice can give (its length does not
+    depend on the digest, which is cut to 8 bytes)."""
+    from exvc.encode.sampler_choice import CANDIDATES
+
+    return max((_prior_short(digest, c) for c in CANDIDATES), key=len)

@@ -9,7 +9,7 @@ when a coarser step renders better.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -21,6 +21,7 @@ from exvc.models.quantize import (
     load_quantized,
     quantize_latents,
     quantize_tensor,
+    segment_layout,
     synthesis_tensors,
     weight_step,
 )
@@ -42,6 +43,17 @@ class BudgetError(ValueError):
 class QuantizedSegment:
     payload: SegmentPayload
     size: int  # bytes of the SEGMENT payload
+
+
+def zero_payload(config: list[int], frames: int, height: int, width: int) -> QuantizedSegment:
+    """The smallest SEGMENT of ``config``: every latent and synthesis weight zero (it renders
+    one flat colour). No budget at or above its size makes ``fit_to_budget`` fail, so the
+    encoder can refuse a too-low rate before it fits anything."""
+    layout = segment_layout(config, frames, height, width)
+    payload = SegmentPayload(frames, config, MAX_LATENT_CODE, [0] * len(layout.weight_sizes),
+                             [np.zeros(n, np.int32) for n in layout.latent_sizes],
+                             [np.zeros(n, np.int32) for n in layout.weight_sizes])
+    return QuantizedSegment(payload, len(write_segment(payload)))
 
 
 def _mse(model: GridINR, frames: torch.Tensor, ids: list[int]) -> float:
@@ -116,7 +128,7 @@ def fit_to_budget(model: GridINR, weight_codes: list[int], budget: int,
 
     best = build(MAX_LATENT_CODE)
     if best.size > budget:
-        raise BudgetError(best.size, budget)
+        return _coarser_weights(model, weight_codes, budget, build)
     lo, hi = MIN_LATENT_CODE, MAX_LATENT_CODE  # invariant: hi fits, lo does not
     candidate = build(lo)
     if candidate.size <= budget:
@@ -128,6 +140,26 @@ def fit_to_budget(model: GridINR, weight_codes: list[int], budget: int,
         candidates.append(filled)
     fitting = [c for c in candidates if c.size <= budget]
     return min(fitting, key=lambda c: _latent_mse(model, c, frames))
+
+
+def _coarser_weights(model: GridINR, weight_codes: list[int], budget: int,
+                     build) -> QuantizedSegment:
+    """Below what the coarsest latent step costs with the trained weight steps: the weights
+    coarser, a step of 4 codes (half the precision) at a time, and at last all zero
+    (``zero_payload``); BudgetError only below that."""
+    tensors = synthesis_tensors(model)
+    for shift in range(4, max(weight_codes, default=0) + 4, 4):
+        codes = [max(0, c - shift) for c in weight_codes]
+        weights = [quantize_tensor(p, c) for p, c in zip(tensors, codes, strict=True)]
+        seg = build(MAX_LATENT_CODE)
+        seg = QuantizedSegment(replace(seg.payload, weight_steps=codes, weights=weights), 0)
+        seg.size = len(write_segment(seg.payload))
+        if seg.size <= budget:
+            return seg
+    floor = zero_payload(model.cfg.fields(), model.frames, model.height, model.width)
+    if floor.size > budget:
+        raise BudgetError(floor.size, budget)
+    return floor
 
 
 def _coarser_codes(code: int) -> list[int]:

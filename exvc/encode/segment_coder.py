@@ -15,6 +15,7 @@ from exvc.encode.rate_control import (
     apply,
     choose_weight_steps,
     fit_to_budget,
+    zero_payload,
 )
 from exvc.models.quantize import segment_layout
 
@@ -59,6 +60,14 @@ class FittedSegment:
         ids = list(range(model.frames))
         return torch.cat([model.render(list(model.latents), ids[i:i + batch]).clamp(0, 1)
                           for i in range(0, len(ids), batch)])
+
+
+def inr_floor(frames: int, height: int, width: int, budget: int, plan: Plan) -> int:
+    """Payload bytes of the smallest SEGMENT that ``fit_inr`` and ``fit_to_budget`` can give
+    for a ``budget``-byte payload (all zero: ``zero_payload``): a rate is refused below it,
+    before any fitting, and never above it."""
+    cfg = plan.config_for(budget, frames, height, width)
+    return max(MIN_SEGMENT_BUDGET, zero_payload(cfg.fields(), frames, height, width).size)
 
 
 def fit_inr(video: torch.Tensor, budget: int, plan: Plan, seed: int = 0,
