@@ -341,6 +341,16 @@ def test_vf_graph_on_a_decode_and_an_encode(tmp_path, dinr, codec):
     assert (info.width, info.height, info.frames, n) == (20, 16, 10, 10)
 
 
+def test_a_bad_preset_names_the_encoder_in_use(tmp_path, clip, codec):
+    for args, name in ((["-preset", "placebo"], "dinr"),
+                       (["-c:v", "inr", "-preset", "placebo"], "inr")):
+        result = invoke("-i", str(clip), *args, str(tmp_path / "o.dinr"))
+        assert result.exit_code == 1
+        assert result.stderr.strip().splitlines()[-1].startswith(
+            f"Invalid preset 'placebo' for the {name} encoder; expected one of ultrafast")
+        assert not calls(codec, "encode_video")
+
+
 @pytest.mark.parametrize("graph, message", [
     ("crop=400:300", "Error in the filter graph 'crop=400:300': Invalid too big or non "
                      "positive size for width '400' or height '300'"),

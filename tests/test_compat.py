@@ -119,3 +119,19 @@ def test_corpus_entropy_streams_decode_as_the_reference_does(name):
                 ref.decode_payload(payload + extra, sizes)
             with pytest.raises(DinrError, match="not the one its symbols encode to"):
                 decode_symbols(payload + extra, sizes)
+
+
+@pytest.mark.parametrize("path", sorted(COMPAT.glob("*/*.dinr")), ids=lambda p: p.name)
+def test_the_info_sections_add_up_to_the_file(path):
+    """``exvc -i file.dinr`` lists every byte: its sections sum to the total, the file size."""
+    import re
+
+    from exvc.cli.info import dinr_info_lines
+    from exvc.decode.decoder import probe
+
+    data = path.read_bytes()
+    lines = dinr_info_lines(probe(data), str(path))
+    sizes = {line.split(":")[0].strip(): int(re.search(r":\s+(\d+) bytes", line).group(1))
+             for line in lines if re.search(r":\s+\d+ bytes", line)}
+    total = sizes.pop("total")
+    assert total == len(data) == sum(sizes.values())
