@@ -158,6 +158,15 @@ def _second_meta() -> bytes:
                               Chunk(META, encode_metadata({"title": "b"}))])
 
 
+def _bad_audio() -> bytes:
+    """An AUDIO chunk (section 14) claiming 3 channels."""
+    from exvc.bitstream.audio import OPUS, AudioPayload, write_audio
+    from exvc.bitstream.container import AUDIO
+
+    payload = write_audio(AudioPayload(OPUS, 1, 48000, 312, 960, (b"\x08" * 3,)))
+    return _forge(after_head=[Chunk(AUDIO, payload[:1] + b"\x03" + payload[2:])])
+
+
 def _word_appended() -> bytes:
     """The SEGMENT's coded stream with one zero word more: the same symbols in a decoder that
     reads past the end, so the spec makes it invalid (one byte form per payload)."""
@@ -434,6 +443,17 @@ CASES = [
          "Simple filtergraph 'split' was expected to have exactly 1 input and 1 output. However, "
          "it had 1 input(s) and 2 output(s). Please adjust, or use a complex filtergraph "
          "(-filter_complex) instead.", setup=clip(), output="out.mkv"),
+    Case("audio-codec-dinr", "`-c:a` other than Opus for a .dinr",
+         ["-i", "in.mkv", "-c:a", "aac", "out.dinr"], 1,
+         "A .dinr carries Opus audio; -c:a aac cannot be stored (use -c:a libopus, or -an)",
+         setup=clip(), output="out.dinr"),
+    Case("audio-channels", "`-ac` other than 1 or 2", ["-i", "in.mkv", "-ac", "6", "out.mkv"],
+         1, "Invalid value 6 for -ac (choose 1 or 2: exvc carries mono or stereo)",
+         setup=clip(), output="out.mkv"),
+    Case("audio-rate-bpp", "`-b:a` in bits per pixel",
+         ["-i", "in.mkv", "-b:a", "0.02bpp", "out.dinr"], 1,
+         "Invalid value '0.02bpp' for option '-b:a': -b:a takes bits/s such as 12k; bits per "
+         "pixel are for video", setup=clip(), output="out.dinr"),
     Case("output-exists", "output exists, no `-y`, stdin not a terminal",
          ["-i", "in.mkv", "out.dinr"], 1, "File 'out.dinr' already exists. Exiting.",
          setup=both(clip(), existing("out.dinr")), output="out.dinr"),
@@ -496,6 +516,9 @@ CASES = [
     Case("dinr-second-meta", ".dinr with two META chunks", ["-i", "in.dinr", "out.mkv"], 1,
          "in.dinr: corrupt .dinr: chunk 2 is a second metadata chunk",
          setup=data_file("in.dinr", _second_meta()), output="out.mkv"),
+    Case("dinr-bad-audio", ".dinr whose AUDIO chunk breaks section 14",
+         ["-i", "in.dinr", "out.mkv"], 1, "in.dinr: corrupt .dinr: 3 audio channels (1 or 2)",
+         setup=data_file("in.dinr", _bad_audio()), output="out.mkv"),
     Case("dinr-stream-end", ".dinr whose coded stream has a word appended",
          ["-i", "in.dinr", "out.mkv"], 1,
          "in.dinr: corrupt .dinr: entropy-coded stream is not the one its symbols encode to",

@@ -154,10 +154,23 @@ def test_usage_errors(argv, message):
     assert "\n" not in str(exc.value)
 
 
-def test_other_stream_types_are_ignored_with_a_warning():
-    cmd = parse_args(["-i", "a.mp4", "-c:a", "aac", "-b:a", "128k", "o.mkv"])
-    assert cmd.outputs[0].codec is None and cmd.outputs[0].bitrate is None
-    assert len(cmd.warnings) == 2 and "ignoring option '-c:a'" in cmd.warnings[0]
+def test_audio_options_set_the_audio_and_other_streams_are_ignored_with_a_warning():
+    cmd = parse_args(["-i", "a.mp4", "-c:a", "aac", "-b:a", "128k", "-ac", "2", "-c:s", "srt",
+                      "o.mkv"])
+    out = cmd.outputs[0]
+    assert out.codec is None and out.bitrate is None
+    assert (out.audio_codec, out.audio_bitrate, out.audio_channels, out.no_audio) == (
+        "aac", 128000, 2, False)
+    assert cmd.warnings == ["exvc handles video only; ignoring option '-c:s'."]
+    assert parse_args(["-i", "a.mp4", "-an", "o.mkv"]).outputs[0].no_audio
+
+
+@pytest.mark.parametrize("value, message", [
+    ("0.02bpp", "-b:a takes bits/s such as 12k"), ("100", "500 to 512000 bits/s"),
+])
+def test_bad_audio_rates(value, message):
+    with pytest.raises(UsageError, match=message):
+        parse_args(["-i", "a.mp4", "-b:a", value, "o.dinr"])
 
 
 def test_t_wins_over_to():

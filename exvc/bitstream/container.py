@@ -16,13 +16,13 @@ from exvc.bitstream.bytesio import ByteReader, ByteWriter, DinrError, uleb_bytes
 
 __all__ = [
     "MAGIC", "VERSION_MAJOR", "VERSION_MINOR", "HEAD", "END", "SEGMENT", "ADAPTER", "PRIOR",
-    "PRIOR_SHORT", "BASE", "META", "CHUNK_NAMES", "Chunk", "Container", "DinrError", "chunk_name",
-    "is_critical", "write_container", "read_container",
+    "PRIOR_SHORT", "BASE", "META", "AUDIO", "CHUNK_NAMES", "Chunk", "Container", "DinrError",
+    "chunk_name", "is_critical", "write_container", "read_container", "with_chunk_after_head",
 ]
 
 MAGIC = b"DINR"
 VERSION_MAJOR = 1
-VERSION_MINOR = 3
+VERSION_MINOR = 4
 PREAMBLE_SIZE = len(MAGIC) + 2
 END_SIZE = 6  # type, zero length, CRC
 
@@ -34,12 +34,14 @@ PRIOR = 0x21  # identity of the diffusion prior and the sampler (dinr), long for
 PRIOR_SHORT = 0x22  # the same with an 8-byte identity and no name (dinr, since 1.2)
 BASE = 0x30  # a segment's pictures coded by a standard codec (since 1.3)
 META = 0x81
+AUDIO = 0x82  # the first audio stream as Opus packets (ancillary, since 1.4)
 
 CHUNK_NAMES = {HEAD: "header", END: "end", SEGMENT: "segment", ADAPTER: "adapter", PRIOR: "prior",
-               PRIOR_SHORT: "prior", BASE: "base", META: "metadata"}
+               PRIOR_SHORT: "prior", BASE: "base", META: "metadata", AUDIO: "audio"}
 # Types this reader can interpret; an unknown critical type is refused with "needs a newer
 # exvc".
-KNOWN_TYPES = frozenset({HEAD, END, SEGMENT, ADAPTER, PRIOR, PRIOR_SHORT, BASE, META})
+KNOWN_TYPES = frozenset({HEAD, END, SEGMENT, ADAPTER, PRIOR, PRIOR_SHORT, BASE, META,
+                         AUDIO})
 
 
 def chunk_name(ctype: int) -> str:
@@ -132,6 +134,8 @@ def read_container(data: bytes, known_types: frozenset[int] = KNOWN_TYPES) -> Co
             raise DinrError(f"corrupt .dinr: chunk {index} is a second header")
         if ctype == META and any(c.type == META for c in out.chunks + out.ignored):
             raise DinrError(f"corrupt .dinr: chunk {index} is a second metadata chunk")
+        if ctype == AUDIO and any(c.type == AUDIO for c in out.chunks + out.ignored):
+            raise DinrError(f"corrupt .dinr: chunk {index} is a second audio chunk")
         chunk = Chunk(ctype, data[pos + rd.pos : body_end])
         if ctype == END:
             if length:
@@ -153,3 +157,12 @@ def read_container(data: bytes, known_types: frozenset[int] = KNOWN_TYPES) -> Co
         index += 1
     raise DinrError("truncated .dinr: the file ends before its end chunk"
                     if out.chunks else "truncated .dinr: no header chunk")
+
+
+def with_chunk_after_head(data: bytes, chunk: Chunk) -> bytes:
+    """``data`` with ``chunk`` placed after HEAD and META (an ancillary chunk added to a
+    finished file, as the AUDIO chunk is: it is not part of the video's budget)."""
+    parsed = read_container(data)
+    chunks = [c for c in parsed.chunks if c.type != END]
+    at = 1 + sum(1 for c in chunks[1:2] if c.type == META)
+    return write_container(chunks[:at] + [chunk] + chunks[at:], parsed.major, parsed.minor)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import values
-from .bitrate import parse_rate
+from .bitrate import parse_audio_rate, parse_rate
 from .errors import UsageError
 from .log import parse_loglevel
 from .options import CommandLine, FileSpec, GlobalOptions, InputSpec, OutputSpec
@@ -116,14 +116,23 @@ OPTIONS: tuple[OptionDef, ...] = (
     OptionDef("base_framestep", OUTPUT, "N", "code every Nth frame of the base (1, 2, 4 or 8; "
               "the decoder blends the others); default: measured", "base_framestep",
               values.parse_count),
-    OptionDef("an", OUTPUT, None, "no audio (exvc writes video only; accepted for ffmpeg "
-              "compatibility, as are -sn and -dn)"),
+    OptionDef("an", OUTPUT, None, "no audio: the input's first audio stream is kept "
+              "otherwise (Opus in a .dinr)", "no_audio", _flag(True)),
+    OptionDef("ac", OUTPUT, "N", "audio channels, 1 or 2 (default: 1 in a .dinr, else the "
+              "input's, at most 2)", "audio_channels", values.parse_count),
     OptionDef("sn", OUTPUT, None, "no subtitles"),
     OptionDef("dn", OUTPUT, None, "no data streams"),
     # the input itself
     OptionDef("i", INPUT, "URL", "input file, - or pipe:0 for stdin"),
 )
 BY_NAME = {o.name: o for o in OPTIONS}
+# -b:a and -c:a: the audio forms of -b and -c
+AUDIO_FORMS = {
+    "b": OptionDef("b:a", OUTPUT, "RATE", "audio bitrate (default 12k in a .dinr)",
+                   "audio_bitrate", parse_audio_rate),
+    "c": OptionDef("c:a", OUTPUT, "CODEC", "audio encoder (default: the muxer's; Opus in a "
+                   ".dinr)", "audio_codec", str),
+}
 # alias -> (canonical name, implied stream specifier)
 ALIASES = {
     "help": ("h", ""), "-help": ("h", ""), "?": ("h", ""), "v": ("loglevel", ""),
@@ -192,6 +201,9 @@ def parse_args(argv: Sequence[str]) -> CommandLine:
         elif option.name == "i":
             cmd.inputs.append(_bind(InputSpec(text), pending, cmd))
             pending = []
+        elif spec and spec[0] == "a" and option.name in AUDIO_FORMS:
+            audio = AUDIO_FORMS[option.name]
+            pending.append(_Pending(typed, audio, _parse_value(typed, audio, text)))
         elif spec and spec not in VIDEO_SPECIFIERS:
             if spec[0] in "asdt":
                 cmd.warnings.append(f"exvc handles video only; ignoring option '-{typed}'.")

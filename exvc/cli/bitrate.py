@@ -81,3 +81,14 @@ def to_bits_per_second(spec: RateSpec, width: int, height: int, fps: Fraction | 
     if not spec.is_bpp:
         return spec.value
     return spec.value * width * height * float(fps)
+
+
+def parse_audio_rate(text: str) -> int:
+    """``-b:a``: bits/s (``12k``, ``24000``), 500..512000 (Opus's range)."""
+    rate = parse_rate(text)
+    if rate.unit == "bpp":
+        raise BadValue("-b:a takes bits/s such as 12k; bits per pixel are for video")
+    bps = int(round(rate.value))
+    if not 500 <= bps <= 512000:
+        raise BadValue("an audio rate must be 500 to 512000 bits/s")
+    return bps

@@ -145,6 +145,12 @@ def dinr_info_lines(info: Any, url: str, index: int = 0) -> list[str]:
                         if prior.mix < MIX_ONE else ""))
     for layer in getattr(info, "layers", []):
         lines.append(f"  Layers: {layer}")
+    audio = getattr(info, "audio", None)
+    if audio is not None:
+        kbps = 8 * info.audio_bytes / audio.seconds / 1000
+        lines.append(f"  Stream #{index}:1: Audio: {audio.codec_name}, 48000 Hz, "
+                     f"{'mono' if audio.channels == 1 else 'stereo'}, {info.audio_bytes} bytes "
+                     f"({kbps:.1f} kb/s)")
     lines.append(f"  Sections (dinr {info.version}):")
     total = max(int(info.file_bytes), 1)
     framing = info.file_bytes - sum(size for _, size in info.sections)
@@ -155,13 +161,18 @@ def dinr_info_lines(info: Any, url: str, index: int = 0) -> list[str]:
 
 
 def video_info_lines(video: VideoInfo, url: str, fmt: str, size_bytes: int | None,
-                     index: int = 0) -> list[str]:
-    """The block for a video input (what the media layer's VideoInfo tells)."""
+                     index: int = 0, audio: Any = None) -> list[str]:
+    """The block for a video input (what the media layer's VideoInfo tells, and its first
+    audio stream's ``AudioInfo``, if any)."""
     stream = f"  Stream #{index}:0: Video: {_video_props(video)}"
     if video.frames is not None:
         stream += f", {video.frames} frames"
-    return [f"Input #{index}, {fmt}, from '{url}':",
-            _duration_line(duration_of(video), size_bytes), stream]
+    lines = [f"Input #{index}, {fmt}, from '{url}':",
+             _duration_line(duration_of(video), size_bytes), stream]
+    if audio is not None:
+        layout = {1: "mono", 2: "stereo"}.get(audio.channels, f"{audio.channels} channels")
+        lines.append(f"  Stream #{index}:1: Audio: {audio.codec}, {audio.rate} Hz, {layout}")
+    return lines
 
 
 def output_info_lines(video: VideoInfo, url: str, fmt: str, codec: str | None,

@@ -67,6 +67,10 @@ class OutputSpec(FileSpec):
     base: str | None = None
     base_scale: int | None = None
     base_framestep: int | None = None
+    no_audio: bool = False
+    audio_bitrate: int | None = None
+    audio_codec: str | None = None
+    audio_channels: int | None = None
 
     @property
     def scale(self) -> ScaleSpec | None:

@@ -28,6 +28,7 @@ import numpy as np
 from exvc.media.image_names import single_image_error
 from exvc.media.types import VideoInfo
 
+from .audio import AudioPlan, check_audio_options, first_output_frame, plan_audio
 from .bitrate import to_bits_per_second, to_bpp
 from .errors import CliError
 from .frames import Window, apply_window, resize, retime, retime_count
@@ -158,6 +159,7 @@ def check_output_options(cmd: CommandLine) -> None:
         raise CliError(f"Unable to choose an output format for '{out.url}'; use a standard "
                        "extension for the filename or specify the format manually (-f).")
     given = {_base(n) for n in out.given}
+    check_audio_options(out)
     if out.is_dinr:
         codec = out.codec or DINR_CODECS[0]
         if codec not in DINR_CODECS + ("copy",):
@@ -295,6 +297,7 @@ def _run(cmd: CommandLine, log: Log, stderr_is_tty: bool) -> None:
         elif _has_alpha(source.video.pix_fmt):
             log.warning(f"{source.label}: the alpha channel ({source.video.pix_fmt}) is dropped; "
                         "exvc carries RGB only")
+        audio = plan_audio(source, out)  # before plan_output: a -vf graph starts reading
         plan = plan_output(source, out)
         check_plan(plan, out)
         kind = "encode" if out.is_dinr else ("decode" if source.kind == "dinr" else "transcode")
@@ -305,11 +308,11 @@ def _run(cmd: CommandLine, log: Log, stderr_is_tty: bool) -> None:
         ok, size, summary = False, None, None
         try:
             if out.is_dinr:
-                size, summary = encode(plan, out, threads_out, log, progress)
+                size, summary = encode(plan, out, threads_out, log, progress, audio)
             elif out.is_null:
                 discard(plan, progress)
             else:
-                size = write_video(plan, out, threads_out, log, progress)
+                size = write_video(plan, out, threads_out, log, progress, audio)
             ok = True
         finally:
             progress.finish(ok, size)
@@ -385,7 +388,7 @@ class _Counter:
 
 
 def encode(plan: Plan, out: OutputSpec, threads: int | None, log: Log,
-           progress: _LazyReporter) -> tuple[int, str]:
+           progress: _LazyReporter, audio: AudioPlan | None = None) -> tuple[int, str]:
     """video (or .dinr) -> .dinr: ``encode_video`` then one atomic write of its bytes.
     Returns the size written and a summary line."""
     from exvc.encode.encoder import encode_video
@@ -419,6 +422,11 @@ def encode(plan: Plan, out: OutputSpec, threads: int | None, log: Log,
                                   settings.metadata,
                                   f"{bpp:.4f} bpp ({format_kbps(kbps)} kb/s)"):
         log.info(line)
+    if audio is not None:
+        from exvc.media.audio import DEFAULT_BITRATE
+
+        log.info(f"  Stream #0:1: Audio: opus, 48000 Hz, {_layout(audio.channels)}, "
+                 f"{format_kbps(out.audio_bitrate or DEFAULT_BITRATE)} kb/s")
     reporter = progress.start()
     counter = _Counter(plan.frames())
     try:
@@ -428,16 +436,41 @@ def encode(plan: Plan, out: OutputSpec, threads: int | None, log: Log,
             raise CliError(NO_FRAMES) from None
         raise CliError(f"Error encoding '{out.url}': {exc}") from None
     reporter.snapshot.frame = counter.count
+    video_bytes = len(data)
+    data, audio_bytes = _with_audio(data, audio, out, video.fps, counter.count, log)
     write_output_bytes(out, data)
     pixels = video.width * video.height * max(counter.count, 1)
     seconds = counter.count / float(video.fps) if counter.count else 0.0
-    rate = f", {format_kbps(8 * len(data) / seconds)} kb/s" if seconds else ""
-    return len(data), (f"video:{len(data)} bytes, {counter.count} frames, "
-                       f"{8 * len(data) / pixels:.4f} bpp{rate}")
+    rate = f", {format_kbps(8 * video_bytes / seconds)} kb/s" if seconds else ""
+    sound = f", audio:{audio_bytes} bytes" if audio_bytes else ""
+    return len(data), (f"video:{video_bytes} bytes, {counter.count} frames, "
+                       f"{8 * video_bytes / pixels:.4f} bpp{rate}{sound}")
+
+
+def _with_audio(data: bytes, audio: AudioPlan | None, out: OutputSpec, fps: Fraction,
+                frames: int, log: Log) -> tuple[bytes, int]:
+    """``data`` with the AUDIO chunk of the encoded frames' time span (outside the video's
+    budget, which -b sets) and the chunk's size."""
+    if audio is None or frames == 0:
+        return data, 0
+    from exvc.bitstream.audio import write_audio
+    from exvc.bitstream.container import AUDIO, Chunk, with_chunk_after_head
+    from exvc.media.audio import encode_opus
+
+    pcm = audio.pcm(first_output_frame(out, fps), frames, fps)
+    payload = encode_opus(pcm, out.audio_bitrate) if pcm is not None else None
+    if payload is None:
+        return data, 0
+    fuller = with_chunk_after_head(data, Chunk(AUDIO, write_audio(payload)))
+    return fuller, len(fuller) - len(data)
+
+
+def _layout(channels: int) -> str:
+    return "mono" if channels == 1 else "stereo"
 
 
 def write_video(plan: Plan, out: OutputSpec, threads: int | None, log: Log,
-                progress: _LazyReporter) -> int | None:
+                progress: _LazyReporter, audio: AudioPlan | None = None) -> int | None:
     """.dinr or video -> video through the media layer's sink (atomic for files). Returns
     the size of the file written (None for a pipe, a device or an image sequence)."""
     from exvc.media.writer import OutputOptions, open_output
@@ -453,12 +486,18 @@ def write_video(plan: Plan, out: OutputSpec, threads: int | None, log: Log,
         codec_options["sc_threshold"] = str(out.sc_threshold)
     opts = OutputOptions(fmt=out.fmt, codec=out.codec, pix_fmt=out.pix_fmt,
                          preset=out.preset, metadata=dict(out.metadata), threads=threads,
-                         codec_options=codec_options)
+                         codec_options=codec_options,
+                         audio_channels=audio.channels if audio is not None else None,
+                         audio_codec=out.audio_codec, audio_bitrate=out.audio_bitrate)
     sink = open_output(out.url, video, opts)
     shown = video.with_(pix_fmt=getattr(sink, "pix_fmt", video.pix_fmt))
     for line in output_info_lines(shown, out.url, format_name(out.url, out.fmt), out.codec,
                                   out.metadata):
         log.info(line)
+    sound = getattr(sink, "audio_stream", None)
+    if sound is not None:
+        log.info(f"  Stream #0:1: Audio: {sound.codec_context.name}, 48000 Hz, "
+                 f"{_layout(audio.channels)}")
     written = 0
     try:
         reporter = progress.start()
@@ -468,6 +507,10 @@ def write_video(plan: Plan, out: OutputSpec, threads: int | None, log: Log,
             written += 1
         if written == 0:
             raise CliError(NO_FRAMES)
+        if sound is not None:
+            pcm = audio.pcm(first_output_frame(out, video.fps), written, video.fps)
+            if pcm is not None:
+                sink.write_audio(pcm.samples)
     except BaseException:
         sink.abort()
         raise

@@ -106,7 +106,10 @@ class MediaSource:
         self.video: VideoInfo = self.source.info
 
     def describe(self, index: int = 0) -> list[str]:
-        return video_info_lines(self.video, self.label, self.fmt, self.size_bytes, index)
+        from exvc.media.audio import describe_stream
+
+        return video_info_lines(self.video, self.label, self.fmt, self.size_bytes, index,
+                                describe_stream(self.source.audio_stream))
 
     def close(self) -> None:
         self.source.close()

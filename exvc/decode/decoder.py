@@ -14,10 +14,12 @@ from fractions import Fraction
 
 import numpy as np
 
+from exvc.bitstream.audio import AudioPayload, read_audio
 from exvc.bitstream.base import RESIDUAL_OFFSET, peek_base
 from exvc.bitstream.bytesio import DinrError
 from exvc.bitstream.container import (
     ADAPTER,
+    AUDIO,
     BASE,
     HEAD,
     META,
@@ -55,6 +57,8 @@ class DinrInfo:
     header: Header
     prior: object | None = None  # PriorRecord of a dinr file
     layers: list[str] = field(default_factory=list)  # one line per segment with a base
+    audio: AudioPayload | None = None  # the AUDIO chunk, checked
+    audio_bytes: int = 0  # what the AUDIO chunk takes of the file
 
 
 def _pix_fmt(header: Header) -> str:
@@ -109,14 +113,18 @@ def _describe(data: bytes, container, header: Header) -> DinrInfo:
     colour = ColourInfo(header.matrix, header.primaries, header.transfer, bool(header.full_range))
     video = VideoInfo(header.width, header.height, Fraction(header.fps_num, header.fps_den),
                       _pix_fmt(header), header.bit_depth, colour, header.frames)
-    bpp = 8 * len(data) / (header.width * header.height * header.frames)
+    audio_chunk = container.first(AUDIO)
+    audio = read_audio(audio_chunk.payload) if audio_chunk is not None else None
+    audio_bytes = sum(size for (name, size) in sections if name == "audio")
+    # bits per pixel of the video: everything but the audio (which -b:v does not pay for)
+    bpp = 8 * (len(data) - audio_bytes) / (header.width * header.height * header.frames)
     prior = None
     if (prior_chunk := container.first(PRIOR)) is not None:
         prior = read_prior(prior_chunk.payload)
     elif (prior_chunk := container.first(PRIOR_SHORT)) is not None:
         prior = read_prior_short(prior_chunk.payload)
     return DinrInfo(video, header.codec_name, f"{container.major}.{container.minor}", len(data),
-                    sections, metadata, bpp, header, prior, layers)
+                    sections, metadata, bpp, header, prior, layers, audio, audio_bytes)
 
 
 def _describe_base(base, header: Header) -> str:

@@ -22,6 +22,7 @@ import av
 import numpy as np
 from av.video.reformatter import Interpolation
 
+from .audio import AudioCapture
 from .errors import MediaError, from_av_error
 from .filter_graph import VideoFilter
 from .filter_syntax import changes_timing
@@ -145,6 +146,27 @@ class VideoSource:
         # frames() for a constant rate, which places frames by their timestamps.
         self.variable_rate = False
         self._filtered: Iterator[tuple[Fraction, av.VideoFrame]] | None = None
+        self._audio: AudioCapture | None = None
+
+    @property
+    def start(self) -> Fraction:
+        """The input's -ss: the source time of the first frame delivered."""
+        return self._start
+
+    @property
+    def audio_stream(self):
+        """The input's first audio stream, or None."""
+        streams = self._container.streams.audio if self._container is not None else ()
+        return streams[0] if streams else None
+
+    def capture_audio(self, channels: int | None = None) -> AudioCapture | None:
+        """Collect the first audio stream while the video is read (one pass: pipes too);
+        None when there is none. Call before ``frames()``."""
+        stream = self.audio_stream
+        if stream is None:
+            return None
+        self._audio = AudioCapture(stream, channels)
+        return self._audio
 
     def apply_filter(self, text: str) -> VideoInfo:
         """Pass the frames through the libavfilter graph ``text`` (ffmpeg's ``-vf``), after
@@ -257,8 +279,14 @@ class VideoSource:
     def _decoded(self) -> Iterator[av.VideoFrame]:
         """Decoded frames in presentation order; undecodable packets are skipped like ffmpeg."""
         errors, delivered = 0, 0
+        audio = self._audio
+        streams = (self._stream,) if audio is None else (self._stream, audio.stream)
+        origin = self._origin()
         try:
-            for packet in self._container.demux(self._stream):
+            for packet in self._container.demux(*streams):
+                if audio is not None and packet.stream is audio.stream:
+                    audio.add(packet, origin)
+                    continue
                 try:
                     frames = packet.decode()
                 except av.error.InvalidDataError as exc:

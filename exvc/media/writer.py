@@ -70,6 +70,9 @@ class OutputOptions:
     metadata: dict[str, str] = field(default_factory=dict)
     threads: int | None = None
     codec_options: dict[str, str] = field(default_factory=dict)
+    audio_channels: int | None = None  # an audio stream of 1 or 2 channels at 48 kHz
+    audio_codec: str | None = None  # -c:a; default: the muxer's
+    audio_bitrate: int | None = None  # -b:a
 
 
 def _chroma_shift(pix_fmt: str) -> tuple[int, int]:
@@ -195,6 +198,7 @@ class VideoSink:
         self._pipe = pipe
         self._max_frames = max_frames  # 1 for a single image file
         self._index = 0
+        self.audio_stream = None  # set by open_output when the output carries audio
         self._time_base = 1 / Fraction(info.fps)
         self._deep = pix_fmt_depth(pix_fmt) > 8
         fmt = av.VideoFormat(pix_fmt)
@@ -223,6 +227,33 @@ class VideoSink:
         try:
             with kept_scheduling():  # libsvtav1 as root would leave the thread real-time
                 self._container.mux(self._stream.encode(vf))
+        except Exception as exc:
+            raise from_av_error(exc, self._label, reading=False) from None
+
+    def write_audio(self, samples: np.ndarray, rate: int = 48000) -> None:
+        """Encode 16-bit PCM ``samples`` (n, channels) into the audio stream, if there is
+        one; call once, after the video frames."""
+        stream = self.audio_stream
+        if stream is None or self._container is None or len(samples) == 0:
+            return
+        layout = "mono" if samples.shape[1] == 1 else "stereo"
+        ctx = stream.codec_context
+        resampler = av.AudioResampler(format=ctx.format.name, layout=ctx.layout.name,
+                                      rate=ctx.sample_rate)
+        step = 1024
+        try:
+            with kept_scheduling():
+                for start in range(0, len(samples), step):
+                    block = np.ascontiguousarray(samples[start:start + step])
+                    frame = av.AudioFrame.from_ndarray(block.reshape(1, -1), format="s16",
+                                                       layout=layout)
+                    frame.sample_rate, frame.pts = rate, start
+                    frame.time_base = Fraction(1, rate)
+                    for out in resampler.resample(frame):
+                        self._container.mux(stream.encode(out))
+                for out in resampler.resample(None):
+                    self._container.mux(stream.encode(out))
+                self._container.mux(stream.encode(None))
         except Exception as exc:
             raise from_av_error(exc, self._label, reading=False) from None
 
@@ -371,8 +402,34 @@ def open_output(url: str | BinaryIO, info: VideoInfo,
         raise from_av_error(exc, label, reading=False) from None
     single = (container.format.name == "image2" and isinstance(url, str)
               and not is_image_pattern(url))
-    return VideoSink(container, stream, pix_fmt, info, label, staged, pipe,
+    sink = VideoSink(container, stream, pix_fmt, info, label, staged, pipe,
                      max_frames=1 if single else None)
+    if opts.audio_channels:
+        try:
+            sink.audio_stream = _setup_audio(container, opts)
+        except BaseException:
+            sink.abort()
+            raise
+    return sink
+
+
+def _setup_audio(container, opts: OutputOptions):
+    """The output's audio stream (the muxer's default encoder unless -c:a), or None for a
+    muxer that carries no audio (y4m, images)."""
+    name = opts.audio_codec or container.default_audio_codec
+    if name in (None, "none"):
+        return None
+    name = {"opus": "libopus", "vorbis": "libvorbis"}.get(name, name)
+    if name not in av.codecs_available:
+        name = "aac"  # e.g. mp3 for nut and avi, when PyAV has no libmp3lame
+    try:
+        stream = container.add_stream(name, rate=48000)
+    except Exception as exc:  # noqa: BLE001 - unknown or unsuited encoder
+        raise MediaError(f"cannot add {name} audio to '{container.name}': {exc}") from None
+    stream.codec_context.layout = "mono" if opts.audio_channels == 1 else "stereo"
+    if opts.audio_bitrate:
+        stream.codec_context.bit_rate = int(opts.audio_bitrate)
+    return stream
 
 
 def _setup_stream(container, info: VideoInfo, opts: OutputOptions,

@@ -131,6 +131,20 @@ def prior_file() -> bytes:
                             Chunk(PRIOR_SHORT, write_prior_short(record)), *cond.chunks()])
 
 
+AUDIO_CASE = "audio_opus_16x16_4f"  # the basic file with an AUDIO chunk (since 1.4)
+
+
+def audio_file(data: bytes) -> bytes:
+    """``data`` with 0.16 s of a 440 Hz tone at 12 kbit/s mono: its 4 frames' time span."""
+    from exvc.bitstream.audio import write_audio
+    from exvc.bitstream.container import AUDIO, with_chunk_after_head
+    from exvc.media.audio import RATE, Pcm, encode_opus
+
+    t = np.arange(round(0.16 * RATE)) / RATE
+    tone = (8000 * np.sin(2 * np.pi * 440 * t)).astype(np.int16).reshape(-1, 1)
+    return with_chunk_after_head(data, Chunk(AUDIO, write_audio(encode_opus(Pcm(tone, RATE)))))
+
+
 def future_minor(data: bytes) -> bytes:
     """The same stream as a hypothetical version 1.9 file: two bytes appended to HEAD (new
     fields) and an unknown ancillary chunk, both of which a 1.x reader must skip."""
@@ -162,6 +176,7 @@ def main() -> None:
         outputs = {f"{version}/{name}": data}
         if name == "basic_16x16_4f":
             outputs[f"{future.name}/{name}"] = future_minor(data)
+            outputs[f"{version}/{AUDIO_CASE}"] = audio_file(data)
         for rel, blob in outputs.items():
             (HERE / f"{rel}.dinr").write_bytes(blob)
             np.save(HERE / f"{rel}.frames.npy", decoded_u8(blob))
