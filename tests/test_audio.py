@@ -212,3 +212,37 @@ def test_a_dinr_of_format_1_4_with_sound_decodes():
     spectrum = np.abs(np.fft.rfft(pcm.astype(float)))
     assert abs(np.argmax(spectrum) * RATE / len(pcm) - 440) < 10
     assert Fraction(info.video.frames, 25) == Fraction(4, 25)
+
+
+@pytest.mark.parametrize("text, kind, optional", [
+    ("0", None, False), ("0:v", "v", False), ("0:v:0", "v", False), ("0:a?", "a", True),
+    ("0:a:0", "a", False),
+])
+def test_map_forms(text, kind, optional):
+    from exvc.cli.maps import parse_map
+
+    spec = parse_map(text)
+    assert (spec.kind, spec.optional) == (kind, optional)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("1", "Invalid input file index: 1"), ("0:v:1", "first video and the first audio"),
+    ("-0:a", "negative maps"), ("0:s", "no subtitles"), ("v", "expected a stream map"),
+])
+def test_map_forms_exvc_cannot_honour(text, message):
+    from exvc.cli.maps import parse_map
+    from exvc.cli.values import BadValue
+
+    with pytest.raises(BadValue, match=message):
+        parse_map(text)
+
+
+@pytest.mark.parametrize("maps, streams", [
+    ([], {"video", "audio"}), (["-map", "0"], {"video", "audio"}),
+    (["-map", "0:v"], {"video"}), (["-map", "0:v:0", "-map", "0:a?"], {"video", "audio"}),
+])
+def test_map_selects_the_streams_of_a_transcode(tmp_path, maps, streams):
+    clip = _clip_with_sound(tmp_path / "in.mp4", seconds=0.4)
+    out = tmp_path / "out.mkv"
+    exvc(*FAST, "-i", str(clip), *maps, str(out))
+    assert set(_streams(out)) == streams

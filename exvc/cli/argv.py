@@ -17,6 +17,7 @@ from . import values
 from .bitrate import parse_audio_rate, parse_rate
 from .errors import UsageError
 from .log import parse_loglevel
+from .maps import parse_map
 from .options import CommandLine, FileSpec, GlobalOptions, InputSpec, OutputSpec
 from .scale import parse_video_filter
 
@@ -118,6 +119,8 @@ OPTIONS: tuple[OptionDef, ...] = (
               values.parse_count),
     OptionDef("an", OUTPUT, None, "no audio: the input's first audio stream is kept "
               "otherwise (Opus in a .dinr)", "no_audio", _flag(True)),
+    OptionDef("map", OUTPUT, "SPEC", "streams to keep: 0, 0:v, 0:v:0, 0:a, 0:a:0, with ? for "
+              "optional (repeatable; default: the first video and audio)", "maps", parse_map),
     OptionDef("ac", OUTPUT, "N", "audio channels, 1 or 2 (default: 1 in a .dinr, else the "
               "input's, at most 2)", "audio_channels", values.parse_count),
     OptionDef("sn", OUTPUT, None, "no subtitles"),
@@ -232,6 +235,8 @@ def _bind(spec: FileSpec, pending: list[_Pending], cmd: CommandLine) -> FileSpec
         if p.option.field == "metadata":
             key, value = p.value
             spec.metadata[key] = value
+        elif p.option.field == "maps":
+            spec.maps.append(p.value)
         elif p.option.field is not None:
             setattr(spec, p.option.field, p.value)
     if spec.duration is not None and spec.end is not None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from .errors import CliError
 from .frames import Window
+from .maps import audio_is_mapped
 from .options import OutputSpec
 
 OPUS_NAMES = ("libopus", "opus")
@@ -54,7 +55,11 @@ def plan_audio(source: Any, out: OutputSpec) -> AudioPlan | None:
     here, so call this before the first frame is read."""
     from exvc.media.audio import DEFAULT_CHANNELS
 
-    if out.no_audio or out.is_null:
+    if source.kind == "dinr":
+        has_audio = getattr(source.dinr, "audio", None) is not None
+    else:
+        has_audio = source.source.audio_stream is not None
+    if not audio_is_mapped(out.maps, has_audio) or out.no_audio or out.is_null:
         return None
     channels = out.audio_channels
     if source.kind == "dinr":

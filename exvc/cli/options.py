@@ -10,6 +10,7 @@ from fractions import Fraction
 
 from .bitrate import RateSpec
 from .log import INFO
+from .maps import MapSpec
 from .scale import ScaleSpec, VideoFilterSpec
 
 STDIN_URLS = ("-", "pipe:0", "pipe:")
@@ -68,6 +69,7 @@ class OutputSpec(FileSpec):
     base_scale: int | None = None
     base_framestep: int | None = None
     no_audio: bool = False
+    maps: list[MapSpec] = field(default_factory=list)
     audio_bitrate: int | None = None
     audio_codec: str | None = None
     audio_channels: int | None = None
