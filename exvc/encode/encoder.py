@@ -133,9 +133,10 @@ def encode_video(
     if settings.threads:
         torch.set_num_threads(settings.threads)
     plan = preset_plan(settings.preset)
+    # settings first (a base that cannot run here), then the rate floor, then the prior
+    layers = _Layers.create(settings, info, plan) if settings.codec == "dinr" else None
     _check_floor(info, settings, plan)
     dinr = _DinrContext.create(settings, info, prior) if settings.codec == "dinr" else None
-    layers = _Layers.create(settings, info, plan) if dinr is not None else None
     overhead = fixed_overhead(info, settings, dinr.overhead_chunk() if dinr else b"")
     pixels_per_frame = info.width * info.height
     segments: list[Chunk] = []
