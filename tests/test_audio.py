@@ -246,3 +246,23 @@ def test_map_selects_the_streams_of_a_transcode(tmp_path, maps, streams):
     out = tmp_path / "out.mkv"
     exvc(*FAST, "-i", str(clip), *maps, str(out))
     assert set(_streams(out)) == streams
+
+
+def test_c_a_copy_keeps_the_coded_audio(tmp_path):
+    clip = _clip_with_sound(tmp_path / "in.mp4")
+    out = tmp_path / "out.mkv"
+    exvc(*FAST, "-ss", "0.4", "-i", str(clip), "-c:a", "copy", str(out))
+    with av.open(str(out)) as c:
+        assert c.streams.audio[0].codec_context.name == "aac"  # copied, not re-encoded
+    durations = _streams(out)
+    assert durations["video"] == pytest.approx(0.6)
+    assert abs(durations["audio"] - 0.6) <= 1024 / 44100 + 1 / 25
+
+
+def test_c_a_copy_from_a_dinr_is_refused(coded, tmp_path):
+    _, dinr = coded
+    proc = subprocess.run([sys.executable, "-m", "exvc", *FAST, "-i", str(dinr), "-c:a", "copy",
+                           str(tmp_path / "o.mkv")], capture_output=True)
+    assert proc.returncode == 1 and "-c:a copy takes coded audio from a video input" in (
+        proc.stderr.decode())
+    assert not (tmp_path / "o.mkv").exists()

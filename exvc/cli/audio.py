@@ -61,6 +61,9 @@ def plan_audio(source: Any, out: OutputSpec) -> AudioPlan | None:
         has_audio = source.source.audio_stream is not None
     if not audio_is_mapped(out.maps, has_audio) or out.no_audio or out.is_null:
         return None
+    if out.audio_codec == "copy" and source.kind == "dinr" and has_audio:
+        raise CliError("-c:a copy takes coded audio from a video input; a .dinr's Opus is "
+                       "decoded (use -c:a libopus)")
     channels = out.audio_channels
     if source.kind == "dinr":
         payload = getattr(source.dinr, "audio", None)
@@ -71,7 +74,7 @@ def plan_audio(source: Any, out: OutputSpec) -> AudioPlan | None:
                          channels=channels or payload.channels)
     if out.is_dinr and channels is None:
         channels = DEFAULT_CHANNELS
-    capture = source.source.capture_audio(channels)
+    capture = source.source.capture_audio(channels, copy=out.audio_codec == "copy")
     if capture is None:
         return None
     return AudioPlan(capture=capture, source_start=float(source.source.start),

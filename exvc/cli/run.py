@@ -488,7 +488,9 @@ def write_video(plan: Plan, out: OutputSpec, threads: int | None, log: Log,
                          preset=out.preset, metadata=dict(out.metadata), threads=threads,
                          codec_options=codec_options,
                          audio_channels=audio.channels if audio is not None else None,
-                         audio_codec=out.audio_codec, audio_bitrate=out.audio_bitrate)
+                         audio_codec=out.audio_codec, audio_bitrate=out.audio_bitrate,
+                         audio_template=audio.capture.stream
+                         if audio is not None and audio.capture is not None else None)
     sink = open_output(out.url, video, opts)
     shown = video.with_(pix_fmt=getattr(sink, "pix_fmt", video.pix_fmt))
     for line in output_info_lines(shown, out.url, format_name(out.url, out.fmt), out.codec,
@@ -507,7 +509,10 @@ def write_video(plan: Plan, out: OutputSpec, threads: int | None, log: Log,
             written += 1
         if written == 0:
             raise CliError(NO_FRAMES)
-        if sound is not None:
+        if sound is not None and audio.capture is not None and audio.capture.copy:
+            start = audio.source_start + float(first_output_frame(out, video.fps) / video.fps)
+            sink.copy_audio(audio.capture.packets, start, float(written / video.fps))
+        elif sound is not None:
             pcm = audio.pcm(first_output_frame(out, video.fps), written, video.fps)
             if pcm is not None:
                 sink.write_audio(pcm.samples)

@@ -68,19 +68,23 @@ class AudioCapture:
     """Collects the decoded audio of a stream, placed by time from a given origin (the
     video's -ss origin), resampled to ``RATE`` and at most ``channels`` channels."""
 
-    def __init__(self, stream, channels: int | None = None) -> None:
+    def __init__(self, stream, channels: int | None = None, copy: bool = False) -> None:
         self.info = describe_stream(stream)
         self.stream = stream
+        self.copy = copy  # keep the coded packets (-c:a copy) instead of decoding them
+        self.packets: list[tuple[float, av.Packet]] = []  # (seconds from the origin, packet)
         self.channels = min(2, channels or self.info.channels or 1)
         layout = "mono" if self.channels == 1 else "stereo"
         self._resampler = av.AudioResampler(format="s16", layout=layout, rate=RATE)
         self._chunks: list[np.ndarray] = []
         self._start: float | None = None  # time of the first kept sample
-        self._failed = False
 
     def add(self, packet, origin: Fraction) -> None:
         """Decode ``packet``; a broken audio packet loses only itself."""
-        if self._failed:
+        if self.copy:
+            if packet.pts is not None and packet.time_base and packet.size:
+                seconds = float(Fraction(packet.pts) * packet.time_base - origin)
+                self.packets.append((seconds, packet))
             return
         try:
             frames = packet.decode()

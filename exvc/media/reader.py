@@ -159,13 +159,15 @@ class VideoSource:
         streams = self._container.streams.audio if self._container is not None else ()
         return streams[0] if streams else None
 
-    def capture_audio(self, channels: int | None = None) -> AudioCapture | None:
-        """Collect the first audio stream while the video is read (one pass: pipes too);
-        None when there is none. Call before ``frames()``."""
+    def capture_audio(self, channels: int | None = None,
+                      copy: bool = False) -> AudioCapture | None:
+        """Collect the first audio stream while the video is read (one pass: pipes too),
+        decoded, or as coded packets with ``copy``; None when there is none. Call before
+        ``frames()``."""
         stream = self.audio_stream
         if stream is None:
             return None
-        self._audio = AudioCapture(stream, channels)
+        self._audio = AudioCapture(stream, channels, copy)
         return self._audio
 
     def apply_filter(self, text: str) -> VideoInfo:

@@ -73,6 +73,7 @@ class OutputOptions:
     audio_channels: int | None = None  # an audio stream of 1 or 2 channels at 48 kHz
     audio_codec: str | None = None  # -c:a; default: the muxer's
     audio_bitrate: int | None = None  # -b:a
+    audio_template: object | None = None  # the input's audio stream, for -c:a copy
 
 
 def _chroma_shift(pix_fmt: str) -> tuple[int, int]:
@@ -257,6 +258,25 @@ class VideoSink:
         except Exception as exc:
             raise from_av_error(exc, self._label, reading=False) from None
 
+    def copy_audio(self, packets: list, start: float, duration: float) -> None:
+        """Mux coded audio packets [(seconds, packet)] whose time lies in [start, start +
+        duration), re-timed so that ``start`` is 0 (-c:a copy: whole packets, as ffmpeg)."""
+        stream = self.audio_stream
+        if stream is None or self._container is None:
+            return
+        try:
+            for seconds, packet in packets:
+                if not start - 1e-6 <= seconds < start + duration - 1e-6:
+                    continue
+                shift = round(Fraction(start) / packet.time_base)
+                packet.pts -= shift
+                if packet.dts is not None:
+                    packet.dts -= shift
+                packet.stream = stream
+                self._container.mux(packet)
+        except Exception as exc:
+            raise from_av_error(exc, self._label, reading=False) from None
+
     def close(self) -> None:
         """Flush the encoder, finish the container, and move the file into place."""
         if self._container is None:
@@ -416,6 +436,14 @@ def open_output(url: str | BinaryIO, info: VideoInfo,
 def _setup_audio(container, opts: OutputOptions):
     """The output's audio stream (the muxer's default encoder unless -c:a), or None for a
     muxer that carries no audio (y4m, images)."""
+    if opts.audio_codec == "copy":
+        if opts.audio_template is None:
+            raise MediaError("-c:a copy needs the input's coded audio")
+        try:
+            return container.add_stream_from_template(opts.audio_template)
+        except Exception as exc:  # noqa: BLE001 - a codec the muxer cannot hold
+            raise MediaError(f"cannot copy {opts.audio_template.codec_context.name} audio into "
+                             f"'{container.name}': {exc}") from None
     name = opts.audio_codec or container.default_audio_codec
     if name in (None, "none"):
         return None
