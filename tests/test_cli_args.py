@@ -457,6 +457,9 @@ def test_the_encoder_bar_never_goes_back_and_the_clock_never_stops():
     now[0] += 500.0  # overrun: unknown, not 0:00:00
     reporter.encoder(_progress(32, 16, 1, 2, 4, "base"))
     assert shown[-1][2] is None
+    now[0] += 10.0  # every frame coded, the file still being finished: unknown, not 0:00:00
+    reporter.encoder(_progress(32, 32, 1, 1, 1, "coded"))
+    assert shown[-1][0] == 32 and shown[-1][2] is None
 
 
 def test_the_rich_bar_ends_only_when_the_work_does():

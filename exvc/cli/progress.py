@@ -300,7 +300,7 @@ class Reporter:
         s.eta = None
         if self._per_frame is not None and s.total_frames:
             left = self._per_frame * s.total_frames - s.elapsed
-            s.eta = left if left > 0 or s.frame >= s.total_frames else None
+            s.eta = left if left > 0 else None  # overrun, or finishing after the last frame
         due = self._last_shown is None or now - self._last_shown >= self._period
         if due:
             self._last_shown = now
