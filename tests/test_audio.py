@@ -135,6 +135,7 @@ def coded(tmp_path_factory) -> tuple[Path, Path]:
     return clip, out
 
 
+@pytest.mark.slow
 def test_a_dinr_keeps_the_sound_and_decodes_it_into_an_mp4(coded, tmp_path):
     _, dinr = coded
     listing = subprocess.run([sys.executable, "-m", "exvc", "-hide_banner", "-i", str(dinr)],
@@ -155,6 +156,7 @@ def test_a_dinr_keeps_the_sound_and_decodes_it_into_an_mp4(coded, tmp_path):
     assert abs(durations["audio"] - durations["video"]) <= 1 / 25 + 1024 / 48000
 
 
+@pytest.mark.slow
 def test_the_video_rate_does_not_pay_for_the_sound(coded):
     from exvc.decode.decoder import probe
 
@@ -165,6 +167,7 @@ def test_the_video_rate_does_not_pay_for_the_sound(coded):
     assert info.bpp <= 0.1 < 8 * info.file_bytes / (64 * 48 * 25)
 
 
+@pytest.mark.slow
 def test_an_drops_the_sound_and_windows_cut_it(coded, tmp_path):
     from exvc.decode.decoder import probe
 
@@ -183,6 +186,7 @@ def test_an_drops_the_sound_and_windows_cut_it(coded, tmp_path):
     assert set(_streams(y4m)) == {"video"}
 
 
+@pytest.mark.slow
 def test_a_transcode_keeps_the_sound(tmp_path):
     clip = _clip_with_sound(tmp_path / "in.mp4")
     out = tmp_path / "out.webm"
@@ -191,6 +195,7 @@ def test_a_transcode_keeps_the_sound(tmp_path):
     assert abs(durations["audio"] - 1.0) <= 1 / 25
 
 
+@pytest.mark.slow
 def test_a_dinr_takes_only_opus(tmp_path):
     clip = _clip_with_sound(tmp_path / "in.mp4")
     proc = subprocess.run([sys.executable, "-m", "exvc", *FAST, "-i", str(clip), "-c:a", "aac",
@@ -237,6 +242,7 @@ def test_map_forms_exvc_cannot_honour(text, message):
         parse_map(text)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("maps, streams", [
     ([], {"video", "audio"}), (["-map", "0"], {"video", "audio"}),
     (["-map", "0:v"], {"video"}), (["-map", "0:v:0", "-map", "0:a?"], {"video", "audio"}),
@@ -248,6 +254,7 @@ def test_map_selects_the_streams_of_a_transcode(tmp_path, maps, streams):
     assert set(_streams(out)) == streams
 
 
+@pytest.mark.slow
 def test_c_a_copy_keeps_the_coded_audio(tmp_path):
     clip = _clip_with_sound(tmp_path / "in.mp4")
     out = tmp_path / "out.mkv"
@@ -259,6 +266,7 @@ def test_c_a_copy_keeps_the_coded_audio(tmp_path):
     assert abs(durations["audio"] - 0.6) <= 1024 / 44100 + 1 / 25
 
 
+@pytest.mark.slow
 def test_c_a_copy_from_a_dinr_is_refused(coded, tmp_path):
     _, dinr = coded
     proc = subprocess.run([sys.executable, "-m", "exvc", *FAST, "-i", str(dinr), "-c:a", "copy",

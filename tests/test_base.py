@@ -31,6 +31,8 @@ from exvc.media import base_codecs
 from exvc.media.base_video import expand_frames, to_pictures
 from exvc.media.types import VideoInfo
 
+pytestmark = pytest.mark.slow  # encodes, trains or decodes with the prior
+
 W, H, T = 64, 48, 8
 CODEC_IDS = {"hevc": HEVC, "av1": AV1, "vvc": VVC}
 CODECS = [c for c in ("vvc", "av1", "hevc") if base_codecs.available(c)]

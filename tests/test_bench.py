@@ -19,6 +19,8 @@ from exvc.bench.bd import bd_metric, bd_rate
 from exvc.bench.fid import FrameFID, frechet_distance
 from exvc.bench.metrics import ClipScore
 
+pytestmark = pytest.mark.slow  # encodes, trains or decodes with the prior
+
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "samples" / "bbb_192x108_48f.mp4"
 

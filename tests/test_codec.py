@@ -19,6 +19,8 @@ from exvc.encode.settings import EncodeSettings
 from exvc.media.reader import InputOptions, open_input
 from exvc.media.types import VideoInfo
 
+pytestmark = pytest.mark.slow  # encodes, trains or decodes with the prior
+
 SAMPLE = os.path.join(os.path.dirname(__file__), "..", "samples", "bbb_192x108_48f.mp4")
 
 

@@ -17,6 +17,8 @@ from exvc.bitstream.bytesio import DinrError
 from exvc.bitstream.container import VERSION_MAJOR, VERSION_MINOR, read_container
 from exvc.decode.decoder import decode_video, probe
 
+pytestmark = pytest.mark.slow  # encodes, trains or decodes with the prior
+
 COMPAT = Path(__file__).resolve().parent / "data" / "compat"
 MANIFEST = json.loads((COMPAT / "manifest.json").read_text())
 

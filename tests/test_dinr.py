@@ -57,6 +57,8 @@ from exvc.prior.loader import PriorError, load_prior
 from exvc.prior.noise import gaussian_field
 from exvc.prior.sampler import SamplerSettings, noise_for, sample, timesteps
 
+pytestmark = pytest.mark.slow  # encodes, trains or decodes with the prior
+
 W, H, T = 40, 24, 6
 
 

@@ -12,6 +12,8 @@ import pytest
 
 from exvc.media.reader import InputOptions, open_input
 
+pytestmark = pytest.mark.slow  # encodes, trains or decodes with the prior
+
 SAMPLE = str(Path(__file__).resolve().parent.parent / "samples" / "bbb_192x108_48f.mp4")
 QUIET = ["-hide_banner", "-nostats"]
 FAST = ["-preset", "ultrafast"]  # an output option: goes right before the output

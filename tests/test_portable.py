@@ -18,6 +18,8 @@ from test_compat import COMPAT, MANIFEST
 
 from exvc.decode.decoder import decode_video
 
+pytestmark = pytest.mark.slow  # decodes the whole compat corpus in fresh processes
+
 REPO = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("make_compat", COMPAT / "make_compat.py")
 make_compat = importlib.util.module_from_spec(_spec)
