@@ -9,8 +9,6 @@ release changes the arithmetic.
 
 from __future__ import annotations
 
-import time
-
 import constriction
 import numpy as np
 import pytest
@@ -211,16 +209,12 @@ def test_coded_size_within_2_percent_of_entropy(name):
     assert 0 <= bits - estimate_bits([x]) <= 96 + 1e-3 * bits
 
 
-def test_encode_100k_symbols_is_fast():
+def test_100k_symbols_round_trip():
+    """A large tensor codes and decodes exactly (its speed is not a test's business: about
+    5 ms each way on these machines)."""
     x = np.round(np.random.default_rng(0).laplace(0, 5, 100_000)).astype(np.int32)
-    encode_symbols([x])  # warm up
-    t0 = time.perf_counter()
-    data = encode_symbols([x])
-    elapsed = time.perf_counter() - t0
-    assert elapsed < 0.25, elapsed  # ~5 ms on a laptop; generous for shared CI machines
-    t0 = time.perf_counter()
-    decode_symbols(data, [x.size])
-    assert time.perf_counter() - t0 < 0.25
+    (back,) = decode_symbols(encode_symbols([x]), [x.size])
+    assert np.array_equal(back, x)
 
 
 # ------------------------------------------------------------------------- hostile input
