@@ -119,7 +119,7 @@ def test_ms_ssim_batch_symmetry_and_odd_sizes(metrics):
 
 
 def test_shape_mismatch_raises(metrics):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"shape mismatch"):
         metrics.ms_ssim(_image(32, 32), _image(32, 33))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"shape mismatch"):
         metrics.psnr(np.zeros((3, 8, 8)), np.zeros((3, 8, 9)))

@@ -203,7 +203,7 @@ def test_parse_time(text, seconds):
 
 @pytest.mark.parametrize("text", ["", "abc", "-1", "1:60", "1:60:00", "1.2.3", "5min"])
 def test_parse_time_rejects(text):
-    with pytest.raises(BadValue):
+    with pytest.raises(BadValue, match=r"expected seconds \(12\.5, 500ms\) or \[HH:\]MM:SS"):
         parse_time(text)
 
 
@@ -216,7 +216,7 @@ def test_frame_rates_and_sizes():
     assert parse_frame_rate("24000:1001") == Fraction(24000, 1001)
     assert parse_size("176x144") == (176, 144) and parse_size("hd720") == (1280, 720)
     for bad in ("0x10", "10x", "axb"):
-        with pytest.raises(BadValue):
+        with pytest.raises(BadValue, match=r"expected a frame size WxH"):
             parse_size(bad)
 
 
@@ -237,10 +237,17 @@ def test_parse_rate(text, unit, value):
     assert spec.unit == unit and spec.value == pytest.approx(value)
 
 
-@pytest.mark.parametrize("text", ["0", "0k", "-1k", "-0.1bpp", "0bpp", "abc", "k", "1.5m",
-                                  "bpp", "nan", "1e999", "64 kbps"])
-def test_parse_rate_rejects(text):
-    with pytest.raises(BadValue):
+_RATE_HINT = r"expected bits/s such as 64k"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("0", "greater than zero"), ("0k", "greater than zero"), ("-1k", "greater than zero"),
+    ("-0.1bpp", "greater than zero"), ("0bpp", "greater than zero"), ("abc", _RATE_HINT),
+    ("k", _RATE_HINT), ("1.5m", "'m' means milli"), ("bpp", _RATE_HINT), ("nan", _RATE_HINT),
+    ("1e999", "the rate is too large"), ("64 kbps", _RATE_HINT),
+])
+def test_parse_rate_rejects(text, message):
+    with pytest.raises(BadValue, match=message):
         parse_rate(text)
 
 
@@ -251,7 +258,7 @@ def test_to_bpp_uses_output_geometry():
     assert bpp == pytest.approx(64000 / (176 * 144 * 30000 / 1001))
     assert to_bpp(parse_rate("0.02bpp"), 176, 144, fps) == 0.02
     assert to_bits_per_second(parse_rate("0.02bpp"), 100, 100, 25) == pytest.approx(5000)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"cannot convert a bitrate for a 0x144 output"):
         to_bpp(parse_rate("64k"), 0, 144, fps)
 
 

@@ -52,7 +52,7 @@ def test_laplace_table_extremes():
         f = laplace_table(m, 65535, 65535)
         assert int(f.sum()) == TOTAL and int(f.min()) >= 1
     for bad in [(0, 100, 0), (MAX_ABS + 1, 100, 0), (5, 0, 0), (5, 65536, 0), (5, 10, 65536)]:
-        with pytest.raises(DinrError):
+        with pytest.raises(DinrError, match=r"bad Laplace model parameters"):
             laplace_table(*bad)
 
 
@@ -66,7 +66,7 @@ def test_count_table_matches_reference():
         assert int(f.sum()) == TOTAL and int(f.min()) >= 1
     assert count_table(np.array([3, 6])).tolist() == [5592405, 11184811]  # spec example
     for bad in ([], [5], [0, 0]):
-        with pytest.raises(DinrError):
+        with pytest.raises(DinrError, match=r"bad frequency table$"):
             count_table(np.array(bad, dtype=np.int64))
 
 
@@ -250,9 +250,9 @@ def test_truncated_and_corrupted_payloads():
             decode_symbols(bytes(bad), sizes)
         except DinrError:
             pass
-    with pytest.raises(DinrError):
+    with pytest.raises(DinrError, match=r"not a whole number of words"):
         decode_symbols(data + b"\x00\x00\x00", sizes)  # not whole words
-    with pytest.raises(DinrError):
+    with pytest.raises(DinrError, match=r"not the one its symbols encode to"):
         decode_symbols(data + b"\x00" * 8, sizes)  # words left over
 
 
@@ -262,26 +262,26 @@ def test_size_limits():
         decode_symbols(data, [10**12])
     with pytest.raises(DinrError, match="limit"):
         decode_symbols(data, [100], max_symbols=99)
-    with pytest.raises(DinrError):
+    with pytest.raises(DinrError, match=r"negative tensor size"):
         decode_symbols(data, [-1])
     with pytest.raises(DinrError, match="empty tensor"):
         decode_symbols(encode_symbols([np.array([1, 2])]), [0])
 
 
-@pytest.mark.parametrize("payload", [
-    "04",  # unknown kind
-    "01 00 10 00 00 00",  # Laplace m = 0
-    "01 81 80 04 10 00 00 00",  # Laplace m = 65537
-    "01 05 00 00 00 00",  # Laplace decay = 0
-    "02 00 01 05",  # table with one entry
-    "02 00 02 00 00",  # table of zero counts
-    "02 81 80 08 02 01 01",  # table starting below -65536
-    "02 00 ff ff 03",  # table longer than the data
-    "02 00 02 80 80 80 80 10 01",  # count 2**32
-    "03 82 80 08",  # constant 65537
+@pytest.mark.parametrize("payload, message", [
+    ("04", "unknown entropy model kind 4"),  # unknown kind
+    ("01 00 10 00 00 00", r"bad Laplace model parameters \(0, "),  # Laplace m = 0
+    ("01 81 80 04 10 00 00 00", r"bad Laplace model parameters \(65537, "),  # m = 65537
+    ("01 05 00 00 00 00", r"bad Laplace model parameters \(5, 0, "),  # Laplace decay = 0
+    ("02 00 01 05", r"bad frequency table range \(0, 1\)"),  # table with one entry
+    ("02 00 02 00 00", "bad frequency table counts"),  # table of zero counts
+    ("02 81 80 08 02 01 01", r"bad frequency table range \(-65537, "),  # starts below -65536
+    ("02 00 ff ff 03", "entropy-coded data ends early"),  # table longer than the data
+    ("02 00 02 80 80 80 80 10 01", "bad frequency table counts"),  # count 2**32
+    ("03 82 80 08", "constant 65537 out of range"),  # constant 65537
 ])
-def test_bad_model_parameters_rejected(payload):
-    with pytest.raises(DinrError):
+def test_bad_model_parameters_rejected(payload, message):
+    with pytest.raises(DinrError, match=message):
         decode_symbols(bytes.fromhex(payload), [4])
 
 
@@ -369,7 +369,7 @@ def test_a_payload_has_one_byte_form():
             with pytest.raises(DinrError, match="not the one its symbols encode to"):
                 decode_symbols(data + extra, sizes)
         last = int.from_bytes(data[-4:], "little")
-        with pytest.raises(DinrError):
+        with pytest.raises(DinrError, match="not the one its symbols encode to"):
             decode_symbols(data[:-4] + (last ^ 1).to_bytes(4, "little"), sizes)
 
 

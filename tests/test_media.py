@@ -332,7 +332,7 @@ def test_closed_pipe_raises_output_closed():
     out = open(w, "wb", buffering=0)
     info = VideoInfo(320, 180, Fraction(25))
     try:
-        with pytest.raises(OutputClosed):
+        with pytest.raises(OutputClosed, match=r"was closed by the reader"):
             with open_output(out, info, OutputOptions(fmt="yuv4mpegpipe")) as sink:
                 for _ in range(10):
                     sink.write(np.zeros((3, 180, 320), np.float32))
@@ -414,7 +414,7 @@ def test_atomic_output(tmp_path, media_frames):
     assert os.listdir(tmp_path) == ["out.mkv"] and target.read_bytes() != b"old"
     assert len(read_all(str(target))[1]) == 1
 
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match=r"^encoder crashed$"):
         with open_output(str(target), info, OutputOptions()) as sink:
             raise RuntimeError("encoder crashed")
     assert os.listdir(tmp_path) == ["out.mkv"]
