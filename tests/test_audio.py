@@ -274,3 +274,19 @@ def test_c_a_copy_from_a_dinr_is_refused(coded, tmp_path):
     assert proc.returncode == 1 and "-c:a copy takes coded audio from a video input" in (
         proc.stderr.decode())
     assert not (tmp_path / "o.mkv").exists()
+
+
+def test_a_dinr_copy_keeps_its_sound_unless_told(tmp_path):
+    """.dinr -> .dinr copies the bytes; -an (or a -map without audio) drops the AUDIO chunk
+    and keeps every other byte of the file."""
+    from exvc.decode.decoder import probe
+
+    src = Path(__file__).parent / "data" / "compat" / "v1.4" / "audio_opus_16x16_4f.dinr"
+    basic = src.with_name("basic_16x16_4f.dinr").read_bytes()
+    exvc(*FAST, "-i", str(src), str(tmp_path / "same.dinr"))
+    assert (tmp_path / "same.dinr").read_bytes() == src.read_bytes()
+    for args in (["-an"], ["-map", "0:v"]):
+        out = tmp_path / "silent.dinr"
+        exvc(*FAST, "-i", str(src), *args, str(out))
+        assert probe(out.read_bytes()).audio is None
+        assert out.read_bytes() == basic  # the file it was made from, byte for byte

@@ -18,6 +18,7 @@ __all__ = [
     "MAGIC", "VERSION_MAJOR", "VERSION_MINOR", "HEAD", "END", "SEGMENT", "ADAPTER", "PRIOR",
     "PRIOR_SHORT", "BASE", "META", "AUDIO", "CHUNK_NAMES", "Chunk", "Container", "DinrError",
     "chunk_name", "is_critical", "write_container", "read_container", "with_chunk_after_head",
+    "without_chunks",
 ]
 
 MAGIC = b"DINR"
@@ -166,3 +167,11 @@ def with_chunk_after_head(data: bytes, chunk: Chunk) -> bytes:
     chunks = [c for c in parsed.chunks if c.type != END]
     at = 1 + sum(1 for c in chunks[1:2] if c.type == META)
     return write_container(chunks[:at] + [chunk] + chunks[at:], parsed.major, parsed.minor)
+
+
+def without_chunks(data: bytes, ctype: int) -> bytes:
+    """``data`` without its chunks of type ``ctype`` (an ancillary one: the AUDIO chunk that
+    ``-an`` drops from a copied file)."""
+    parsed = read_container(data)
+    return write_container([c for c in parsed.chunks if c.type not in (ctype, END)],
+                           parsed.major, parsed.minor)

@@ -289,8 +289,13 @@ def _run(cmd: CommandLine, log: Log, stderr_is_tty: bool) -> None:
         check_output_target(out, cmd.inputs[0], cmd.options)
         if _is_copy(source, out):
             assert isinstance(source, DinrSource)
-            write_output_bytes(out, source.data)
-            log.info(f"Copied '{source.label}' to '{out.url}' ({len(source.data)} bytes)")
+            data = source.data
+            if getattr(source.dinr, "audio", None) is not None and plan_audio(source, out) is None:
+                from exvc.bitstream.container import AUDIO, without_chunks
+
+                data = without_chunks(data, AUDIO)  # -an or a -map without audio
+            write_output_bytes(out, data)
+            log.info(f"Copied '{source.label}' to '{out.url}' ({len(data)} bytes)")
             return
         if isinstance(source, DinrSource):
             source.prepare()  # parse every segment now: a bad file fails before any output
