@@ -266,7 +266,7 @@ def help_text() -> str:
     ]
     for title, scope in sections:
         lines += ["", f"{title}:"]
-        for o in OPTIONS:
+        for o in (*OPTIONS, *AUDIO_FORMS.values()):
             if o.scope != scope or o.name in HIDDEN:
                 continue
             left = f"-{SHOWN_AS.get(o.name, o.name)}" + (f" {o.arg}" if o.arg else "")
