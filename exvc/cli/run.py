@@ -442,7 +442,7 @@ def encode(plan: Plan, out: OutputSpec, threads: int | None, log: Log,
         raise CliError(f"Error encoding '{out.url}': {exc}") from None
     reporter.snapshot.frame = counter.count
     video_bytes = len(data)
-    data, audio_bytes = _with_audio(data, audio, out, video.fps, counter.count, log)
+    data, audio_bytes = _with_audio(data, audio, out, video.fps, counter.count)
     write_output_bytes(out, data)
     pixels = video.width * video.height * max(counter.count, 1)
     seconds = counter.count / float(video.fps) if counter.count else 0.0
@@ -453,7 +453,7 @@ def encode(plan: Plan, out: OutputSpec, threads: int | None, log: Log,
 
 
 def _with_audio(data: bytes, audio: AudioPlan | None, out: OutputSpec, fps: Fraction,
-                frames: int, log: Log) -> tuple[bytes, int]:
+                frames: int) -> tuple[bytes, int]:
     """``data`` with the AUDIO chunk of the encoded frames' time span (outside the video's
     budget, which -b sets) and the chunk's size."""
     if audio is None or frames == 0:
