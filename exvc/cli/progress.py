@@ -87,14 +87,17 @@ def _speed(s: Snapshot) -> str:
 
 def _elapsed(seconds: float) -> str:
     """ffmpeg's ``elapsed=`` form: H:MM:SS.cc."""
-    text = _clock(seconds, 2)
-    return text[1:] if text.startswith("0") and text[1] != ":" else text
+    cs = int(round(seconds * 100))
+    return f"{cs // 360000}:{cs // 6000 % 60:02d}:{cs // 100 % 60:02d}.{cs % 100:02d}"
+
+
+UNKNOWN_ETA = "ETA -:--:--"
 
 
 def format_eta(s: Snapshot) -> str:
     """``ETA 0:01:02``, or ``ETA -:--:--`` while it cannot be measured."""
     if s.eta is None:
-        return "ETA -:--:--"
+        return UNKNOWN_ETA
     seconds = int(round(s.eta))
     return f"ETA {seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
@@ -199,7 +202,7 @@ class RichBar:
         )
         self._total = total
         self._task = self._progress.add_task(label, total=total, frames="", stats="",
-                                             eta=format_eta(Snapshot(0, Fraction(1), 0.0)))
+                                             eta=UNKNOWN_ETA)
         self._progress.start()
 
     def show(self, s: Snapshot, final: bool = False) -> None:

@@ -148,14 +148,14 @@ def _coarser_weights(model: GridINR, weight_codes: list[int], budget: int,
     coarser, a step of 4 codes (half the precision) at a time, and at last all zero
     (``zero_payload``); BudgetError only below that."""
     tensors = synthesis_tensors(model)
+    coarsest = build(MAX_LATENT_CODE).payload
     for shift in range(4, max(weight_codes, default=0) + 4, 4):
         codes = [max(0, c - shift) for c in weight_codes]
         weights = [quantize_tensor(p, c) for p, c in zip(tensors, codes, strict=True)]
-        seg = build(MAX_LATENT_CODE)
-        seg = QuantizedSegment(replace(seg.payload, weight_steps=codes, weights=weights), 0)
-        seg.size = len(write_segment(seg.payload))
-        if seg.size <= budget:
-            return seg
+        payload = replace(coarsest, weight_steps=codes, weights=weights)
+        size = len(write_segment(payload))
+        if size <= budget:
+            return QuantizedSegment(payload, size)
     floor = zero_payload(model.cfg.fields(), model.frames, model.height, model.width)
     if floor.size > budget:
         raise BudgetError(floor.size, budget)

@@ -185,12 +185,13 @@ class VideoSource:
         self._filtered = itertools.chain([first], stream)
         frame = first[1]
         rate = vf.rate_of(frame, self.info.fps)
+        retimed = changes_timing(vf.chains)
         self.info = self.info.with_(
             width=frame.width, height=frame.height, pix_fmt=frame.format.name,
             bit_depth=pix_fmt_depth(frame.format.name), fps=rate,
-            frames=None if changes_timing(vf.chains) else self.info.frames)
-        if changes_timing(vf.chains):
-            self.variable_rate = True  # place frames by the times the graph gives them
+            frames=None if retimed else self.info.frames)
+        # a graph that re-times frames is resampled by the times it gives them
+        self.variable_rate = self.variable_rate or retimed
         return self.info
 
     # -- public ---------------------------------------------------------------------------
