@@ -26,9 +26,10 @@ from exvc.bench.stlpips import STLPIPS
 from exvc.decode.decoder import parse_stream
 from exvc.encode import adapter_coder
 from exvc.encode.encoder import encode_video
-from exvc.encode.perception import dp_score, psnr
-from exvc.encode.sampler_choice import probe_ids
+from exvc.encode.frame_sampling import probe_ids
+from exvc.encode.perception import dp_score
 from exvc.encode.settings import EncodeSettings
+from exvc.media.quality import psnr
 
 
 def _u8(x: torch.Tensor) -> torch.Tensor:

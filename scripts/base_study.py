@@ -22,9 +22,9 @@ import torch
 from exvc.bench.clips import development_clips, load_clip, parse_clip
 from exvc.bench.stlpips import STLPIPS
 from exvc.encode.base_coder import BaseConfig, code_base
+from exvc.encode.frame_sampling import probe_ids
 from exvc.encode.perception import as_delivered, judge
 from exvc.encode.rate_control import BudgetError
-from exvc.encode.sampler_choice import probe_ids
 from exvc.media import base_codecs
 
 OVERHEAD = 30  # preamble, HEAD, BASE chunk framing and END of a one-segment file

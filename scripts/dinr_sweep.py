@@ -34,8 +34,9 @@ from exvc.bench.metrics import ClipScore
 from exvc.bench.stlpips import STLPIPS
 from exvc.decode.decoder import decode_video, parse_stream
 from exvc.encode.encoder import encode_video
+from exvc.encode.frame_sampling import probe_ids
 from exvc.encode.perception import MAX_PSNR_DROP, dp_score, judge
-from exvc.encode.sampler_choice import CANDIDATES, pick, probe_ids
+from exvc.encode.sampler_choice import CANDIDATES, pick
 from exvc.encode.settings import EncodeSettings
 from exvc.prior.loader import load_prior
 from exvc.prior.sampler import SamplerSettings, noise_for, sample

@@ -570,11 +570,7 @@ def _pattern(message: str) -> re.Pattern:
 
 @pytest.fixture(autouse=True)
 def _unmount():
-    import torch
-
-    threads = torch.get_num_threads()
     yield
-    torch.set_num_threads(threads)  # -threads 1 must not slow the rest of the session
     while MOUNTS:
         subprocess.run(["umount", str(MOUNTS.pop())], capture_output=True)
 

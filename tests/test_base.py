@@ -29,6 +29,7 @@ from exvc.encode.encoder import encode_video, make_header
 from exvc.encode.settings import EncodeSettings
 from exvc.media import base_codecs
 from exvc.media.base_video import expand_frames, to_pictures
+from exvc.media.quality import psnr
 from exvc.media.types import VideoInfo
 
 pytestmark = pytest.mark.slow  # encodes, trains or decodes with the prior
@@ -64,9 +65,9 @@ def decode(data: bytes) -> np.ndarray:
     return np.stack(list(decode_video(data)[1]))
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    d = np.rint(np.clip(b, 0, 1) * 255) / 255
-    return float(10 * np.log10(1 / np.mean((a - d) ** 2)))
+def as_8bit(frames: np.ndarray) -> np.ndarray:
+    """``frames`` as an 8-bit output would deliver them (clipped, rounded), for ``psnr``."""
+    return np.rint(np.clip(frames, 0, 1) * 255) / 255
 
 
 # -- payload and packing ---------------------------------------------------------------------
@@ -142,7 +143,7 @@ def test_colour_round_trip_is_close():
     pictures = to_pictures(video, (W, H))
     back = torch.stack([to_rgb(p, 10) for p in pictures]).clamp(0, 1)
     assert pictures.dtype == np.uint16 and pictures.shape == (2, H * 3 // 2, W)
-    assert psnr(video.numpy(), back.numpy()) > 30  # only 4:2:0 chroma is lost
+    assert psnr(video.numpy(), as_8bit(back.numpy())) > 30  # only 4:2:0 chroma is lost
 
 
 # -- whole files -------------------------------------------------------------------------------
@@ -157,7 +158,7 @@ def test_each_codec_round_trips_through_a_file(codec):
     assert stream.segments == [None]
     out = decode(data)
     assert out.shape == video.shape
-    assert psnr(video, out) > 22
+    assert psnr(video, as_8bit(out)) > 22
     assert len(data) <= 0.6 * W * H * T / 8
 
 
@@ -169,7 +170,7 @@ def test_a_degraded_base_is_coded_small_and_brought_back():
     assert base.coded_frames == 8
     out = decode(data)
     assert out.shape == video.shape  # full size, every frame
-    assert psnr(video, out) > 18
+    assert psnr(video, as_8bit(out)) > 18
     assert "1 frame in 2" in probe(data).layers[0]
 
 
@@ -206,7 +207,7 @@ def test_an_enhancement_inr_adds_the_residual():
     assert stream.bases[0].enhancement == 1 and stream.segments[0] is not None
     out = decode(data)
     assert np.allclose(out, cond.frames.numpy(), atol=1e-4)
-    assert psnr(video.numpy(), out) > psnr(video.numpy(), base.frames.numpy())
+    assert psnr(video.numpy(), as_8bit(out)) > psnr(video.numpy(), as_8bit(base.frames.numpy()))
     assert probe(data).sections[1][0] == "base 0"
     assert probe(data).sections[2][0] == "enhancement 0"
 

@@ -17,6 +17,9 @@ from exvc.bitstream.container import (
     VERSION_MAJOR,
     VERSION_MINOR,
     Chunk,
+    _chunk_bytes,
+    chunk_size,
+    payload_budget,
     read_container,
     write_container,
 )
@@ -144,6 +147,22 @@ def test_empty_payload_and_large_payload():
                             Chunk(SEGMENT, big)])
     c = read_container(data)
     assert [ch.payload for ch in c.chunks[1:]] == [b"", big]
+
+
+@pytest.mark.parametrize("n", [0, 1, 127, 128, 129, 16383, 16384, 16385])
+def test_chunk_size_is_what_a_chunk_takes(n):
+    """The encoder's budgets count chunks with chunk_size: it must be the written framing,
+    also where the ULEB128 length grows a byte (128, 16384)."""
+    assert len(_chunk_bytes(Chunk(SEGMENT, b"x" * n))) == chunk_size(n)
+    assert chunk_size(0) == END_SIZE
+
+
+@pytest.mark.parametrize("total", [0, 5, 6, 7, 132, 133, 134, 135, 16389, 16390, 16391, 16392])
+def test_payload_budget_is_the_largest_payload_that_fits(total):
+    n = payload_budget(total)
+    assert n + 1 <= 0 or chunk_size(n + 1) > total
+    assert n < 0 or chunk_size(n) <= total
+    assert n >= 0 or total < chunk_size(0)
 
 
 def test_every_flipped_byte_is_detected():

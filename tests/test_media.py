@@ -18,16 +18,12 @@ import pytest
 
 from exvc.media.errors import MediaError, OutputClosed
 from exvc.media.probe import PrefixedReader, is_dinr_bytes, peek_input
+from exvc.media.quality import psnr
 from exvc.media.reader import InputOptions, open_input
 from exvc.media.types import ColourInfo, VideoInfo
 from exvc.media.writer import OutputOptions, open_output
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(1.0 / mse)
 
 
 def read_all(url, opts: InputOptions | None = None, **kw) -> tuple[VideoInfo, list[np.ndarray]]:

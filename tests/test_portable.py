@@ -17,6 +17,7 @@ from compat_digest import parse_digest
 from test_compat import COMPAT, MANIFEST
 
 from exvc.decode.decoder import decode_video
+from exvc.media.quality import psnr
 
 pytestmark = pytest.mark.slow  # decodes the whole compat corpus in fresh processes
 
@@ -41,11 +42,6 @@ for i, name in enumerate(names):
 np.savez(out, **arrays)
 print(json.dumps(digests))
 """
-
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(1 / mse)
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +74,7 @@ def test_same_parse_and_pictures_on_every_cpu_path(tmp_path, reference, env, thr
         assert digests[name] == digest, f"{name}: parsing differs"
         other = got[f"f{i}"]
         assert other.shape == frames.shape
-        assert _psnr(other, frames) > 60, name  # far inside the 0.5 dB the issue allows
+        assert psnr(other, frames) > 60, name  # far inside the 0.5 dB the issue allows
         w, h = MANIFEST[name]["size"]
         source = np.stack(make_compat.pattern(MANIFEST[name]["frames"], w, h))
-        assert abs(_psnr(other, source) - _psnr(frames, source)) < 0.5, name
+        assert abs(psnr(other, source) - psnr(frames, source)) < 0.5, name

@@ -26,8 +26,9 @@ def _encode_job(frames: np.ndarray, info: VideoInfo, settings: EncodeSettings
 
     start = time.perf_counter()
     data = encode_video(iter(frames), info, settings)
+    # encode_video holds settings.threads for the call only, so name what it ran with
     return {"data": data, "seconds": time.perf_counter() - start, "peak_mb": peak_mb(),
-            "torch_threads": torch.get_num_threads()}
+            "torch_threads": settings.threads or torch.get_num_threads()}
 
 
 def _decode_job(data: bytes, threads: int | None) -> dict[str, Any]:

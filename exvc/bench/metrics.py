@@ -27,6 +27,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from exvc.media.quality import mse as mse
+from exvc.media.quality import psnr as psnr
+from exvc.media.quality import psnr_from_mse
+
 # BT.601 luma weights: Y is computed from the RGB frames both codecs are scored in.
 LUMA_WEIGHTS: tuple[float, float, float] = (0.299, 0.587, 0.114)
 MS_SSIM_WEIGHTS: tuple[float, ...] = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -56,26 +60,9 @@ def _check_pair(x: torch.Tensor, y: torch.Tensor) -> None:
 
 
 # -- PSNR ---------------------------------------------------------------------------------
-
-
-def mse(ref: ArrayLike, dist: ArrayLike) -> float:
-    """Mean squared error over every sample."""
-    x, y = _as_batch(ref), _as_batch(dist)
-    _check_pair(x, y)
-    return float(torch.mean((x - y) ** 2))
-
-
-def psnr_from_mse(value: float, data_range: float = 1.0) -> float:
-    """PSNR in dB for a mean squared error; ``inf`` when the error is 0 (no cap)."""
-    if value <= 0.0:
-        return math.inf
-    return 10.0 * math.log10(data_range**2 / value)
-
-
-def psnr(ref: ArrayLike, dist: ArrayLike, data_range: float = 1.0) -> float:
-    """PSNR in dB from the mean squared error over all samples (all frames, all channels)."""
-    return psnr_from_mse(mse(ref, dist), data_range)
-
+# One definition for the encoder, the benchmark and the tests (exvc.media.quality): mse and
+# psnr pool every sample in float64, psnr_from_mse is the formula (inf for no error).
+# Re-exported here, the benchmark's metric suite.
 
 # -- MS-SSIM ------------------------------------------------------------------------------
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass, field
 
-from exvc.bitstream.bytesio import ByteReader, ByteWriter, DinrError, uleb_bytes
+from exvc.bitstream.bytesio import ByteReader, ByteWriter, DinrError, uleb_bytes, uleb_len
 
 __all__ = [
     "MAGIC", "VERSION_MAJOR", "VERSION_MINOR", "HEAD", "END", "SEGMENT", "ADAPTER", "PRIOR",
     "PRIOR_SHORT", "BASE", "META", "AUDIO", "CHUNK_NAMES", "Chunk", "Container", "DinrError",
     "chunk_name", "is_critical", "write_container", "read_container", "with_chunk_after_head",
-    "without_chunks",
+    "without_chunks", "chunk_size", "payload_budget",
 ]
 
 MAGIC = b"DINR"
@@ -79,6 +79,25 @@ class Container:
 
     def first(self, ctype: int) -> Chunk | None:
         return next((c for c in self.chunks if c.type == ctype), None)
+
+
+CHUNK_FIXED = 1 + 4  # the type byte and the CRC32 around every chunk's length and payload
+
+
+def chunk_size(payload_len: int) -> int:
+    """Bytes a chunk with a ``payload_len``-byte payload takes in the file (type, ULEB128
+    length, payload, CRC32): what ``_chunk_bytes`` writes. The encoder's budgets are counted
+    with it, so they cannot drift from the container's own framing."""
+    return CHUNK_FIXED + uleb_len(payload_len) + payload_len
+
+
+def payload_budget(total: int) -> int:
+    """The largest payload whose chunk fits in ``total`` bytes (the inverse of
+    :func:`chunk_size`); negative when not even an empty chunk fits."""
+    n = total - CHUNK_FIXED - uleb_len(max(total, 1))
+    while n > 0 and chunk_size(n + 1) <= total:
+        n += 1
+    return n
 
 
 def _chunk_bytes(chunk: Chunk) -> bytes:

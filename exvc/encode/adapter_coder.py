@@ -21,8 +21,9 @@ from dataclasses import dataclass
 import torch
 
 from exvc.bitstream.adapter import AdapterPayload, AdapterTarget
-from exvc.encode.perception import Judgement, as_delivered, energy_mismatch, judge, psnr
-from exvc.encode.sampler_choice import PROBE_FRAMES, probe_ids
+from exvc.encode.frame_sampling import PROBE_FRAMES, probe_ids
+from exvc.encode.perception import Judgement, as_delivered, energy_mismatch, judge
+from exvc.media.quality import psnr
 from exvc.prior import adapters
 from exvc.prior.loader import Prior
 from exvc.prior.sampler import SamplerSettings, make_scheduler, pad, sample

@@ -20,28 +20,12 @@ from fractions import Fraction
 import torch
 
 from exvc.bitstream.base import RESIDUAL_OFFSET, write_base
-from exvc.bitstream.bytesio import uleb_len
-from exvc.bitstream.container import BASE, SEGMENT, Chunk
+from exvc.bitstream.container import BASE, SEGMENT, Chunk, chunk_size, payload_budget
 from exvc.bitstream.segment import write_segment
 from exvc.encode.base_coder import FILL, BaseConfig, CodedBase, code_base
 from exvc.encode.rate_control import BudgetError, QuantizedSegment
 from exvc.encode.segment_coder import MIN_SEGMENT_BUDGET, FittedSegment
 from exvc.media.base_codecs import BaseCodecError
-
-CHUNK_FIXED = 1 + 4  # type byte and CRC32 around every chunk payload
-
-
-def chunk_cost(payload_len: int) -> int:
-    """Bytes of a chunk with a payload of ``payload_len`` bytes."""
-    return CHUNK_FIXED + uleb_len(payload_len) + payload_len
-
-
-def payload_budget(total: int) -> int:
-    """The largest payload whose chunk fits in ``total`` bytes."""
-    n = total - CHUNK_FIXED - uleb_len(max(total, 1))
-    while n > 0 and chunk_cost(n + 1) <= total:
-        n += 1
-    return n
 
 
 @dataclass
@@ -69,7 +53,7 @@ class Condition:
         raise NotImplementedError
 
     def size(self) -> int:
-        return sum(chunk_cost(len(c.payload)) for c in self.chunks())
+        return sum(chunk_size(len(c.payload)) for c in self.chunks())
 
     def recode(self, total: int) -> Condition:
         """The same layers within ``total`` bytes (raises BudgetError)."""
@@ -93,7 +77,7 @@ class BaseCondition(Condition):
     def filled(self, total: int) -> BaseCondition:
         """This base coded again with a thorough rate search when it leaves more than
         ``1 - FILL`` of ``total`` unspent (the file's rate accuracy); itself otherwise."""
-        if chunk_cost(self.coded.size) >= FILL * total:
+        if chunk_size(self.coded.size) >= FILL * total:
             return self
         try:
             fuller = BaseCondition.code(self.job, self.coded.config, total, thorough=True)
@@ -132,7 +116,7 @@ class EnhancedCondition(Condition):
 
     @classmethod
     def combine(cls, base: CodedBase, fitted: FittedSegment, total: int) -> EnhancedCondition:
-        rest = total - chunk_cost(base.size)
+        rest = total - chunk_size(base.size)
         inr = InrCondition.quantize(fitted, rest)
         frames = (base.frames + inr.frames - RESIDUAL_OFFSET).clamp(0, 1)
         return cls(f"{base.config.describe()} + inr", frames, base, inr)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
+from exvc.bitstream.container import chunk_size, payload_budget
 from exvc.encode.base_coder import BaseConfig
 from exvc.encode.condition import (
     BaseCondition,
@@ -25,14 +26,12 @@ from exvc.encode.condition import (
     Condition,
     EnhancedCondition,
     InrCondition,
-    chunk_cost,
-    payload_budget,
     residual_target,
 )
+from exvc.encode.frame_sampling import probe_ids
 from exvc.encode.perception import Judgement, as_delivered, judge
 from exvc.encode.presets import Plan
 from exvc.encode.rate_control import BudgetError
-from exvc.encode.sampler_choice import probe_ids
 from exvc.encode.segment_coder import fit_inr
 from exvc.media.base_codecs import BaseCodecError
 
@@ -153,6 +152,6 @@ def _enhanced(video: torch.Tensor, total: int, config: BaseConfig, job: BaseJob,
               seed: int, report) -> EnhancedCondition:
     """``config``'s base for most of the budget and an INR of the residual for the rest."""
     base = job.code(config, round((1 - ENHANCEMENT_SHARE) * total))
-    rest = payload_budget(total - chunk_cost(base.size))
+    rest = payload_budget(total - chunk_size(base.size))
     fitted = fit_inr(residual_target(video, base), rest, plan, seed, report)
     return EnhancedCondition.combine(base, fitted, total)

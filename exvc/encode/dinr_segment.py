@@ -27,13 +27,13 @@ from dataclasses import dataclass
 import torch
 
 from exvc.bitstream.adapter import write_adapter
-from exvc.bitstream.container import ADAPTER, Chunk
+from exvc.bitstream.container import ADAPTER, Chunk, chunk_size
 from exvc.encode.adapter_coder import AdapterCoder, AdapterSchedule
-from exvc.encode.condition import Condition, chunk_cost
+from exvc.encode.condition import Condition
+from exvc.encode.frame_sampling import probe_ids
 from exvc.encode.perception import MAX_PSNR_DROP, as_delivered, judge
 from exvc.encode.presets import Plan
 from exvc.encode.rate_control import BudgetError
-from exvc.encode.sampler_choice import probe_ids
 
 KEEP_MARGIN = 0.035  # the adapter must lower the training loss by 3.5 % to be kept
 
@@ -52,7 +52,7 @@ class DinrSegment:
         return head + self.condition.chunks()
 
     def size(self) -> int:
-        return sum(chunk_cost(len(c.payload)) for c in self.chunks())
+        return sum(chunk_size(len(c.payload)) for c in self.chunks())
 
 
 def refine_segment(video: torch.Tensor, condition: Condition, total: int, plan: Plan,
@@ -73,7 +73,7 @@ def refine_segment(video: torch.Tensor, condition: Condition, total: int, plan: 
         return best
     adapter = write_adapter(payload)
     try:
-        smaller = condition.recode(total - chunk_cost(len(adapter)))
+        smaller = condition.recode(total - chunk_size(len(adapter)))
     except BudgetError:
         return best
     j = coder.evaluate_with(payload, video, smaller.frames)

@@ -17,7 +17,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from exvc.bitstream.bytesio import DinrError, uleb_len
+from exvc.bitstream.bytesio import DinrError
 from exvc.bitstream.container import (
     END_SIZE,
     HEAD,
@@ -26,6 +26,8 @@ from exvc.bitstream.container import (
     PRIOR_SHORT,
     SEGMENT,
     Chunk,
+    chunk_size,
+    payload_budget,
 )
 from exvc.bitstream.container import write_container as _write_container
 from exvc.bitstream.header import (
@@ -41,8 +43,8 @@ from exvc.encode.presets import preset_plan
 from exvc.encode.segments import SceneCuts, split_segments
 from exvc.encode.settings import EncodeProgress, EncodeSettings
 from exvc.media.types import VideoInfo
+from exvc.models.threads import torch_threads
 
-_CHUNK_FIXED = 1 + 4  # type byte and CRC32 around every chunk payload
 TOP_UP = 0.01  # unspent share of the file above which the last condition is coded again
 
 
@@ -52,10 +54,6 @@ class EncodeError(ValueError):
 
 class NoFramesError(EncodeError):
     """The frame iterator was empty: there is nothing to encode."""
-
-
-def _chunk_cost(payload_len: int) -> int:
-    return _CHUNK_FIXED + uleb_len(payload_len) + payload_len
 
 
 def chroma_code(pix_fmt: str) -> int:
@@ -90,11 +88,11 @@ def fixed_overhead(info: VideoInfo, settings: EncodeSettings, prior_chunk: bytes
     """Bytes that are not segments: preamble, HEAD (sized for the largest frame count), META,
     PRIOR, END."""
     head = len(make_header(info, settings, MAX_FRAMES).to_bytes())
-    total = PREAMBLE_SIZE + _chunk_cost(head) + END_SIZE
+    total = PREAMBLE_SIZE + chunk_size(head) + END_SIZE
     if settings.metadata:
-        total += _chunk_cost(len(encode_metadata(settings.metadata)))
+        total += chunk_size(len(encode_metadata(settings.metadata)))
     if prior_chunk:
-        total += _chunk_cost(len(prior_chunk))
+        total += chunk_size(len(prior_chunk))
     return total
 
 
@@ -113,11 +111,9 @@ def encode_video(
 ) -> bytes:
     """Encode ``frames`` (float32 RGB (3, H, W) in [0, 1]) into .dinr bytes. For ``dinr``,
     ``prior`` may pass an already loaded :class:`exvc.prior.loader.Prior`; otherwise
-    ``settings.prior`` (or the bundled default) is loaded."""
-    import torch
-
-    from exvc.encode.rate_control import BudgetError
-
+    ``settings.prior`` (or the bundled default) is loaded. ``settings.threads`` holds
+    torch's thread count for this call only: the previous count is back when it returns or
+    raises."""
     if settings.bpp <= 0 or not math.isfinite(settings.bpp):
         raise EncodeError(f"target rate must be positive, got {settings.bpp} bpp")
     if settings.codec not in CODEC_NAMES.values():
@@ -130,8 +126,17 @@ def encode_video(
     except DinrError as exc:
         raise EncodeError(str(exc).replace("invalid .dinr header",
                                           "beyond the .dinr limits")) from None
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
+    with torch_threads(settings.threads):
+        return _encode(frames, info, settings, on_progress, prior)
+
+
+def _encode(frames: Iterable[np.ndarray], info: VideoInfo, settings: EncodeSettings,
+            on_progress: Callable[[EncodeProgress], None] | None, prior) -> bytes:
+    """``encode_video`` once the request is known to fit the format."""
+    import torch
+
+    from exvc.encode.rate_control import BudgetError
+
     plan = preset_plan(settings.preset)
     # settings first (a base that cannot run here), then the rate floor, then the prior
     layers = _Layers.create(settings, info, plan) if settings.codec == "dinr" else None
@@ -156,7 +161,7 @@ def encode_video(
             coded, refined = _code_segment(video, allowed - used, plan, settings.seed + index,
                                            report, dinr, layers)
         except BudgetError as exc:
-            need = overhead + _CHUNK_FIXED + 2 + exc.needed
+            need = overhead + chunk_size(exc.needed)
             min_bpp = 8 * need / (pixels_per_frame * read)
             raise EncodeError(
                 f"-b {settings.bpp:g}bpp is too low for {info.width}x{info.height} x {read} "
@@ -164,16 +169,16 @@ def encode_video(
             ) from None
         last = (refined, len(segments))
         segments += coded
-        used += sum(_chunk_cost(len(c.payload)) for c in coded)
+        used += sum(chunk_size(len(c.payload)) for c in coded)
         if index == 0 and dinr is not None and dinr.sampler.mix == 0:
-            used -= _chunk_cost(len(dinr.overhead_chunk()))  # no PRIOR chunk: bytes to spend
+            used -= chunk_size(len(dinr.overhead_chunk()))  # no PRIOR chunk: bytes to spend
         done = read
         if on_progress is not None:
             on_progress(EncodeProgress(read, done, info.frames, used, index, 1, 1, "coded"))
     if not segments:
         raise NoFramesError("no frames to encode")
-    segments = _top_up(segments, last, math.floor(settings.bpp * pixels_per_frame * read / 8)
-                       - used)
+    target = math.floor(settings.bpp * pixels_per_frame * read / 8)
+    topped = _top_up(segments, last, target - used)
     # A dinr file whose sampler leaves the condition as it is (mix 0) does not need the
     # prior: it is written without one, as codec 0, and decodes without loading it.
     prior_used = dinr is not None and dinr.sampler.mix > 0
@@ -185,7 +190,22 @@ def encode_video(
         chunks.append(Chunk(META, encode_metadata(settings.metadata)))
     if prior_used:
         chunks.append(Chunk(PRIOR_SHORT, dinr.prior_chunk()))
-    return _write_container(chunks + segments)
+    return _within_target(chunks, topped, segments, target)
+
+
+def _within_target(head: list[Chunk], topped: list[Chunk], segments: list[Chunk],
+                   target: int) -> bytes:
+    """The file: ``head`` + ``topped`` (the segments after the last one's top-up), or
+    ``segments`` (before it) if the top-up went over ``target`` bytes. The budgets make the
+    file fit; this checks the promise on the real bytes, so a slip in the accounting is an
+    error rather than a file over its rate."""
+    data = _write_container(head + topped)
+    if len(data) > target and topped is not segments:
+        data = _write_container(head + segments)
+    if len(data) > target:
+        raise EncodeError(f"internal error: the file came to {len(data)} bytes, over its "
+                          f"target of {target}; please report this")
+    return data
 
 
 def _check_floor(info: VideoInfo, settings: EncodeSettings, plan) -> None:
@@ -193,7 +213,6 @@ def _check_floor(info: VideoInfo, settings: EncodeSettings, plan) -> None:
     first segment (taken as ``min(frames, segment_frames)`` frames) cannot hold even the
     smallest INR. A scene cut can make that segment shorter, so every segment is checked
     again before it is fitted (``_code_segment``); above the floor, coding never fails."""
-    from exvc.encode.condition import chunk_cost, payload_budget
     from exvc.encode.segment_coder import inr_floor
 
     if not info.frames:
@@ -203,7 +222,7 @@ def _check_floor(info: VideoInfo, settings: EncodeSettings, plan) -> None:
     overhead = fixed_overhead(info, settings,
                               longest_prior_chunk() if settings.codec == "dinr" else b"")
     allowed = math.floor(settings.bpp * pixels * frames / 8) - overhead
-    floor = chunk_cost(inr_floor(frames, info.height, info.width,
+    floor = chunk_size(inr_floor(frames, info.height, info.width,
                                  payload_budget(max(allowed, 0)), plan))
     if allowed < floor:
         need = overhead + floor
@@ -225,7 +244,7 @@ def _top_up(segments: list[Chunk], last, slack: int) -> list[Chunk]:
     when that is more than ``TOP_UP`` of the file's bytes so far: what the sampler choice
     freed (an unmixed file has no PRIOR chunk) and what the last segment left unspent."""
     refined, start = last
-    file_bytes = sum(_chunk_cost(len(c.payload)) for c in segments) + slack
+    file_bytes = sum(chunk_size(len(c.payload)) for c in segments) + slack
     if refined is None or refined.adapter is not None or slack <= TOP_UP * file_bytes:
         return segments
     from exvc.encode.condition import BaseCondition
@@ -249,13 +268,13 @@ def _code_segment(video, total: int, plan, seed: int, report, dinr,
     """The chunks of one segment within ``total`` bytes: for inr its SEGMENT; for dinr its
     condition (BASE and/or SEGMENT), preceded by ADAPTER when one pays, and the refined
     segment (``exvc.encode.dinr_segment.DinrSegment``; None for inr)."""
-    from exvc.encode.condition import InrCondition, chunk_cost, payload_budget
+    from exvc.encode.condition import InrCondition
     from exvc.encode.rate_control import BudgetError
     from exvc.encode.segment_coder import encode_segment, fit_inr, inr_floor
 
     t, _, h, w = video.shape
     floor = inr_floor(t, h, w, payload_budget(total), plan)
-    if chunk_cost(floor) > total:  # refused before any fitting: an INR always fits above it
+    if chunk_size(floor) > total:  # refused before any fitting: an INR always fits above it
         raise BudgetError(floor, payload_budget(total))
     if dinr is None:
         payload = encode_segment(video, payload_budget(total), plan, seed=seed, report=report)

@@ -28,11 +28,12 @@ below the INR frames it starts from (docs/dinr.md, "A fidelity floor").
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from exvc.media.quality import psnr
 
 LEVELS = 3
 TILE = 8
@@ -86,14 +87,9 @@ def dp_score(out: torch.Tensor, ref: torch.Tensor) -> float:
     return energy + DISTORTION_WEIGHT * distortion
 
 
-def psnr(out: torch.Tensor, ref: torch.Tensor) -> float:
-    """RGB PSNR in dB of ``out`` against ``ref`` (values in [0, 1]) over all their frames."""
-    mse = float(torch.mean((out.float() - ref.float()) ** 2))
-    return math.inf if mse == 0 else 10 * math.log10(1 / mse)
-
-
 def judge(out: torch.Tensor, ref: torch.Tensor) -> Judgement:
-    """``dp_score`` and ``psnr`` of ``out`` against ``ref``."""
+    """``dp_score`` and RGB ``psnr`` (``exvc.media.quality``, over all frames) of ``out``
+    against ``ref``."""
     return Judgement(dp_score(out, ref), psnr(out, ref))
 
 

@@ -16,6 +16,7 @@ import torch
 
 from exvc.bitstream.entropy import coded_size
 from exvc.bitstream.segment import LATENT_STEP_ONE, SegmentPayload, write_segment
+from exvc.encode.frame_sampling import probe_ids
 from exvc.models.inr import GridINR
 from exvc.models.quantize import (
     load_quantized,
@@ -62,20 +63,16 @@ def _mse(model: GridINR, frames: torch.Tensor, ids: list[int]) -> float:
         return float(torch.mean((out - frames[ids]) ** 2))
 
 
-def _judged_frames(t: int) -> list[int]:
-    """Up to 8 frame indices spread over a segment of ``t`` frames."""
-    return list(range(0, t, max(1, t // 8)))[:8]
-
-
 def choose_weight_steps(model: GridINR, frames: torch.Tensor, lam: float) -> list[int]:
     """Per synthesis tensor, the step minimising ``MSE + lam * bpp`` (greedy, in order).
 
     The latents are left unquantised here: the search only trades synthesis precision for bits.
-    It is judged on 8 frames spread over the segment (4 gave 0.1-0.2 dB less, docs/inr.md).
+    It is judged on the segment's probe frames (``exvc.encode.frame_sampling``: 8 spread
+    over it; 4 gave 0.1-0.2 dB less).
     """
     t, _, h, w = frames.shape
     pixels = t * h * w
-    ids = _judged_frames(t)
+    ids = probe_ids(t)
     codes = []
     for p in synthesis_tensors(model):
         original = p.detach().clone()
@@ -174,12 +171,12 @@ def _coarser_codes(code: int) -> list[int]:
 
 
 def _latent_mse(model: GridINR, seg: QuantizedSegment, frames: torch.Tensor) -> float:
-    """MSE on the judged frames with ``seg`` loaded; the model's float latents are restored
+    """MSE on the probe frames with ``seg`` loaded; the model's float latents are restored
     afterwards."""
     saved = [g.detach().clone() for g in model.latents]
     apply(model, seg)
     try:
-        return _mse(model, frames, _judged_frames(frames.shape[0]))
+        return _mse(model, frames, probe_ids(frames.shape[0]))
     finally:
         with torch.no_grad():
             for grid, f in zip(model.latents, saved, strict=True):

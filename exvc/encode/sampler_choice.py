@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from exvc.bitstream.prior_chunk import MIX_ONE
+from exvc.encode.frame_sampling import probe_ids
 from exvc.encode.perception import MAX_PSNR_DROP, Judgement, as_delivered, judge
 from exvc.prior.loader import Prior
 from exvc.prior.sampler import SamplerSettings, make_scheduler, mix_with_inr, sample
@@ -29,12 +30,6 @@ STEPS = ((8, 2), (8, 1), (32, 1), (100, 1))
 MIXES = (MIX_ONE, 12, 8, 4)  # in 16ths; MIX_ONE: the sample as it is
 CANDIDATES = tuple(SamplerSettings.of(g, r, m) for g, r in STEPS for m in MIXES) + (
     SamplerSettings.of(8, 1, 0),)  # mix 0: the INR frame, the prior unused
-PROBE_FRAMES = 8
-
-
-def probe_ids(frames: int, count: int = PROBE_FRAMES) -> list[int]:
-    """``count`` frame indices spread evenly over ``frames``."""
-    return sorted({int(i) for i in np.linspace(0, frames - 1, min(count, frames)).round()})
 
 
 def choose_sampler(prior: Prior, noise: torch.Tensor, video: torch.Tensor, inr: torch.Tensor,

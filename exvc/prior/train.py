@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from exvc.models.threads import torch_threads
 from exvc.prior.bundled import RECORD_FILE
 from exvc.prior.codec_degrade import pool_batch
 from exvc.prior.data import SOURCES, load_all
@@ -76,12 +77,12 @@ def _batch(levels: list[list[torch.Tensor]], batch: int, patch: int,
 
 
 def train(out: Path, steps: int, batch: int, patch: int, lr: float, seed: int,
-          plot: Path | None, threads: int | None, init: Path | None = None,
+          plot: Path | None, init: Path | None = None,
           restore: float = 0.0, name: str | None = None,
           min_factor: float = MIN_FACTOR, codec_share: float = 0.0,
           pool_clips: int = 0) -> dict:
-    if threads:
-        torch.set_num_threads(threads)
+    """Train and write the prior at ``out``; returns the training record. It runs at torch's
+    current thread count (``main`` sets ``--threads`` around it) and records that count."""
     name = name or out.name
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -226,8 +227,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--pool-clips", type=int, default=400,
                    help="coded clips made before training when --codec-share is set")
     a = p.parse_args(argv)
-    record = train(a.out, a.steps, a.batch, a.patch, a.lr, a.seed, a.plot, a.threads,
-                   a.init, a.restore, a.name, a.min_factor, a.codec_share, a.pool_clips)
+    with torch_threads(a.threads):  # the program's whole run, restored for a caller of main
+        record = train(a.out, a.steps, a.batch, a.patch, a.lr, a.seed, a.plot, a.init,
+                       a.restore, a.name, a.min_factor, a.codec_share, a.pool_clips)
     print(f"wrote {a.out} ({record['parameters']} parameters, sha256 {record['digest_sha256']})")
 
 
