@@ -6,6 +6,8 @@ container and CRCs, HEAD and META, the resource limits, every SEGMENT payload (c
 entropy tables, range decoding), the construction of each segment's INR from its integers,
 every BASE payload and, for small pictures, the decoding of its stream by the standard
 decoder (which must give exactly the pictures the chunk declares).
+For a dinr file that names a bundled prior, its adapters are checked against that prior, as
+the decoder does before its first frame.
 It may reject the input only with :class:`DinrError`; anything else (another exception, a hang,
 an allocation beyond the limits) is a bug. Frames are rendered only for tiny pictures, so
 one input costs milliseconds.
@@ -46,18 +48,50 @@ def seed_files() -> list[bytes]:
     return corpus + [hostile.with_adapter(), hostile.many_tables(6)]
 
 
-def fuzz_one(data: bytes) -> None:
-    """Parse ``data`` as a decoder would; only DinrError may escape."""
+_PRIORS: dict = {}  # folder -> loaded Prior: each bundled prior is loaded once per run
+
+
+def _bundled_prior(record):
+    """The loaded bundled prior that ``record`` names, or None (loading costs seconds, so a
+    run loads each one once)."""
+    from exvc.prior.bundled import bundled_prior_for
+    from exvc.prior.loader import load_prior
+
+    folder = bundled_prior_for(record.matches)
+    if folder is None:
+        return None
+    if folder not in _PRIORS:
+        _PRIORS[folder] = load_prior(folder)
+    return _PRIORS[folder]
+
+
+def fuzz_one(data: bytes) -> set[str]:
+    """Parse ``data`` as a decoder would; only DinrError may escape. Returns the stages the
+    input reached (``parsed``, ``prior``: a bundled prior matched its record, ``adapters``:
+    its adapters were checked against that prior and fit, ``inr``: segments were built),
+    so that a run can show it got behind each check."""
     import torch
 
-    from exvc.decode.decoder import check_bases, parse_stream
+    from exvc.decode.decoder import check_adapters, check_bases, parse_stream
     from exvc.models.quantize import model_from_payload
 
+    reached: set[str] = set()
     try:
         stream = parse_stream(data)
     except DinrError:
-        return
+        return reached
+    reached.add("parsed")
     h, w = stream.info.video.height, stream.info.video.width
+    if stream.prior is not None:
+        prior = _bundled_prior(stream.prior)
+        if prior is not None:
+            reached.add("prior")
+            if any(a is not None for a in stream.adapters):
+                try:
+                    check_adapters(prior, stream.adapters)
+                    reached.add("adapters")
+                except DinrError:
+                    pass
     if h * w <= RENDER_PIXELS:
         try:
             check_bases(stream.bases, h, w)
@@ -68,9 +102,11 @@ def fuzz_one(data: bytes) -> None:
             if p is None:  # a base alone
                 continue
             model = model_from_payload(p, h, w)
+            reached.add("inr")
             if h * w <= RENDER_PIXELS:
                 out = model.render(list(model.latents), [p.frames - 1])
                 assert out.shape == (1, 3, h, w)
+    return reached
 
 
 # --- input generators (plain ``random`` so the long-run script needs no hypothesis) --------

@@ -61,7 +61,7 @@ def probe(data):
                     head["meta"], 8 * len(data) / (head["w"] * head["h"] * max(1, head["n"])))
 
 
-def decode_video(data, threads=None, prior=None):
+def decode_video(data, threads=None, band_bytes=None, prior=None):
     info = probe(data)
     CALLS.append(("decode_video", threads))
     v = info.video
@@ -498,11 +498,29 @@ def test_broken_pipe_exits_1_quietly(tmp_path, dinr):
     assert "Traceback" not in writer.stderr and "Exception ignored" not in writer.stderr
 
 
-def test_stand_in_matches_the_documented_interfaces():
-    """Guards the fixture: the stand-in takes the real types."""
+def test_stand_in_matches_the_real_interfaces():
+    """Guards the fixture against the real codec: the stand-in's functions take the real
+    ones' leading parameters, in order (what the real ones add is optional), and its info
+    has the real DinrInfo's fields, in order, so a change of either breaks this test."""
+    import dataclasses
+    import inspect
+
+    from exvc.decode import decoder
+    from exvc.encode import encoder
+
     fake = types.ModuleType("fake")
     exec(FAKE_CODEC, fake.__dict__)
+    for name, real in (("decode_video", decoder.decode_video), ("probe", decoder.probe),
+                       ("encode_video", encoder.encode_video)):
+        mine = list(inspect.signature(getattr(fake, name)).parameters)
+        theirs = inspect.signature(real).parameters
+        assert mine == list(theirs)[:len(mine)], name
+        assert all(p.default is not inspect.Parameter.empty
+                   for n, p in theirs.items() if n not in mine), name
+    fields = [f.name for f in dataclasses.fields(decoder.DinrInfo)]
+    assert list(inspect.signature(fake.DinrInfo).parameters) == fields[:7]
     info = fake.probe(fake.make_dinr(8, 8, Fraction(30000, 1001), 2))
     assert isinstance(info.video, VideoInfo) and info.video.fps == Fraction(30000, 1001)
     assert isinstance(info.video.colour, ColourInfo)
+    assert [f.name for f in dataclasses.fields(EncodeProgress)][-1] == "stage"
     assert EncodeProgress(1, 1, 1, 1, 0, 1, 1, "fit").frames_done == 1

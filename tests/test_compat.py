@@ -137,3 +137,51 @@ def test_the_info_sections_add_up_to_the_file(path):
              for line in lines if re.search(r":\s+\d+ bytes", line)}
     total = sizes.pop("total")
     assert total == len(data) == sum(sizes.values())
+
+
+ADAPTER_FILES = sorted(n for n in MANIFEST if "/adapter_" in n)
+
+
+def test_every_bundled_prior_has_an_adapter_file_in_the_corpus():
+    """A file made with each prior exvc ships, adapter included, pins that prior's decoding
+    across versions and machines; a new bundled prior needs one here."""
+    from exvc.prior.bundled import bundled_priors
+
+    named = {probe((COMPAT / f"{n}.dinr").read_bytes()).prior.digest[:8] for n in ADAPTER_FILES}
+    assert {digest[:8] for _, digest in bundled_priors().values()} <= named
+
+
+def _without_adapter(data: bytes, replace=None) -> bytes:
+    """``data`` without its ADAPTER chunk, or with its payload replaced by ``replace``."""
+    from exvc.bitstream.container import ADAPTER, Chunk, write_container
+
+    c = read_container(data)
+    chunks = [x if x.type != ADAPTER else Chunk(ADAPTER, replace) for x in c.chunks
+              if x.type != ADAPTER or replace is not None]
+    return write_container(chunks, minor=c.minor)
+
+
+@pytest.mark.parametrize("name", ADAPTER_FILES)
+def test_an_adapter_file_decodes_through_its_adapter(name):
+    """The reference frames hold the adapter's effect: decoding without it misses them by
+    more than the corpus tolerance (45 dB), so an adapter that stopped applying would fail
+    test_corpus_file_decodes."""
+    data = (COMPAT / f"{name}.dinr").read_bytes()
+    frames = np.stack([np.rint(f * 255) for f in decode_video(_without_adapter(data))[1]])
+    expected = np.load(COMPAT / f"{name}.frames.npy").astype(np.float64)
+    assert 10 * np.log10(255**2 / np.mean((frames - expected) ** 2)) < 44
+
+
+def test_an_adapter_that_does_not_fit_the_prior_is_refused_before_any_frame():
+    from dataclasses import replace
+
+    from exvc.bitstream.adapter import read_adapter, write_adapter
+    from exvc.bitstream.container import ADAPTER
+
+    data = (COMPAT / f"{ADAPTER_FILES[0]}.dinr").read_bytes()
+    payload = read_adapter(read_container(data).first(ADAPTER).payload)
+    first = payload.targets[0]
+    payload.targets[0] = replace(first, in_features=first.in_features + 1)
+    with pytest.raises(DinrError, match=rf"corrupt .dinr: .*layer {first.index}.*does not "
+                                        r"match the prior"):
+        decode_video(_without_adapter(data, write_adapter(payload)))

@@ -181,7 +181,7 @@ def test_encoder_rejects_bad_input():
         encode_symbols([np.array([0, MAX_ABS + 1])])
     with pytest.raises(ValueError, match="out of range"):
         encode_symbols([np.array([-MAX_ABS - 1, 0])])
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="needs integer arrays, got float64"):
         encode_symbols([np.array([0.5, 1.0])])
 
 

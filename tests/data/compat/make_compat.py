@@ -1,10 +1,11 @@
 """Regenerate the compatibility corpus: small .dinr files and what they must decode to.
 
-Run from the repository root: ``python tests/data/compat/make_compat.py``. It (re)writes the
-files of the *current* format version under ``v{major}.{minor}/`` plus the synthetic
-"future minor" files, and ``manifest.json`` beside them. Files of earlier versions are never
-regenerated: they are kept as written by the exvc of their time, which is the point of the
-corpus (tests/test_compat.py decodes every file listed in the manifest).
+Run from the repository root: ``python tests/data/compat/make_compat.py``. It writes the
+cases of the *current* format version under ``v{major}.{minor}/`` that the manifest does not
+list yet (plus the synthetic "future minor" file), and updates ``manifest.json`` beside them.
+A file once written is never regenerated, in this version or any earlier one: it is kept as
+written by the exvc of its time, which is the point of the corpus (tests/test_compat.py
+decodes every file listed in the manifest). To rewrite a case, delete its manifest entry.
 
 Each entry records the SHA-256 of the file, the SHA-256 of the parsed integers (parsing is
 exact on every machine) and the decoded frames rounded to 8 bits (``.npy``); decoding uses
@@ -131,6 +132,44 @@ def prior_file() -> bytes:
                             Chunk(PRIOR_SHORT, write_prior_short(record)), *cond.chunks()])
 
 
+def adapter_file(prior_name: str) -> bytes:
+    """A dinr file with an ADAPTER chunk for the bundled prior ``prior_name``: a VVC base, a
+    mixed sampler and an adapter trained for it, made from the encoder's parts (on these tiny
+    patterns the encoder's own judge would keep neither the prior nor the adapter)."""
+    import torch
+
+    from exvc.bitstream.adapter import write_adapter
+    from exvc.bitstream.container import ADAPTER, PRIOR_SHORT
+    from exvc.bitstream.prior_chunk import PriorRecord, write_prior_short
+    from exvc.encode.adapter_coder import AdapterCoder, AdapterSchedule
+    from exvc.encode.base_coder import BaseConfig
+    from exvc.encode.condition import BaseCondition, BaseJob
+    from exvc.encode.encoder import make_header
+    from exvc.encode.sampler_choice import CANDIDATES
+    from exvc.prior.bundled import BUNDLED_DIR
+    from exvc.prior.loader import load_prior
+    from exvc.prior.sampler import noise_for, padded_size
+
+    w, h, n, seed = 32, 24, 6, 7
+    info = VideoInfo(w, h, Fraction(25), pix_fmt="yuv420p", bit_depth=8, frames=n)
+    video = torch.from_numpy(np.stack(pattern(n, w, h)))
+    cond = BaseCondition.code(BaseJob(video, info.fps, "ultrafast"), BaseConfig("vvc"), 700)
+    prior = load_prior(BUNDLED_DIR / prior_name)
+    s = next(c for c in CANDIDATES if c.mix > 0)
+    coder = AdapterCoder(prior, s, noise_for(prior, seed, h, w), padded_size(prior, h, w), seed)
+    payload = coder.train(video, cond.frames, AdapterSchedule(4))
+    assert payload is not None and not hasattr(prior.unet, "peft_config")
+    record = PriorRecord(prior.digest, "", s.sampler, s.grid_steps, s.run_steps, s.mix)
+    header = make_header(info, EncodeSettings(bpp=1.0, codec="dinr", seed=seed), n)
+    return write_container([Chunk(HEAD, header.to_bytes()),
+                            Chunk(PRIOR_SHORT, write_prior_short(record)),
+                            Chunk(ADAPTER, write_adapter(payload)), *cond.chunks()])
+
+
+ADAPTER_CASES = {f"adapter_{name}_32x24_6f": name  # one per bundled prior (since 1.4)
+                 for name in ("exvc-default-1", "exvc-default-2")}
+
+
 AUDIO_CASE = "audio_opus_16x16_4f"  # the basic file with an AUDIO chunk (since 1.4)
 
 
@@ -162,11 +201,16 @@ def main() -> None:
     folder.mkdir(exist_ok=True)
     future = HERE / f"v{VERSION_MAJOR}.9-synthetic"
     future.mkdir(exist_ok=True)
-    for name, case in [*CASES.items(), (ENHANCED, None), (PRIOR_BASE, None)]:
+    for name, case in [*CASES.items(), (ENHANCED, None), (PRIOR_BASE, None),
+                       *ADAPTER_CASES.items()]:
+        if f"{version}/{name}" in manifest:
+            continue  # written once: a shipped file is never regenerated
         if name == ENHANCED:
             w, h, n, meta, data = 32, 24, 6, {}, enhanced_file()
         elif name == PRIOR_BASE:
             w, h, n, meta, data = 32, 24, 6, {}, prior_file()
+        elif name in ADAPTER_CASES:
+            w, h, n, meta, data = 32, 24, 6, {}, adapter_file(case)
         else:
             w, h, n, bpp, pix_fmt, depth, seg, meta, fps, extra = case
             info = VideoInfo(w, h, fps, pix_fmt=pix_fmt, bit_depth=depth, frames=n)
