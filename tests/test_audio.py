@@ -290,3 +290,27 @@ def test_a_dinr_copy_keeps_its_sound_unless_told(tmp_path):
         exvc(*FAST, "-i", str(src), *args, str(out))
         assert probe(out.read_bytes()).audio is None
         assert out.read_bytes() == basic  # the file it was made from, byte for byte
+
+
+def test_b_a_and_ac_on_a_dinr_copy_code_the_sound_again_and_keep_the_video(tmp_path):
+    """-b:a and -ac set the audio alone: the video's chunks are copied byte for byte (no
+    re-encode of the pictures), and the AUDIO chunk is coded again at that rate or layout."""
+    from exvc.bitstream.container import without_chunks
+    from exvc.decode.decoder import probe
+
+    src = Path(__file__).parent / "data" / "compat" / "v1.4" / "audio_opus_16x16_4f.dinr"
+    basic = src.with_name("basic_16x16_4f.dinr").read_bytes()
+    old = probe(src.read_bytes()).audio
+    for args, channels in ((["-b:a", "32k"], 1), (["-ac", "2"], 2),
+                           (["-b:a", "24k", "-ac", "2"], 2)):
+        out = tmp_path / "resound.dinr"
+        exvc(*FAST, "-i", str(src), *args, str(out))
+        data = out.read_bytes()
+        assert without_chunks(data, AUDIO) == basic, args  # the video as it was
+        audio = probe(data).audio
+        assert audio.channels == channels and audio.samples == old.samples, args
+        assert audio.packets != old.packets, args
+    mono = _tone(0.5, channels=2)
+    assert Pcm(mono, RATE).with_channels(1).samples.shape == (len(mono), 1)
+    assert Pcm(mono[:, :1], RATE).with_channels(2).samples.tolist() == \
+        np.repeat(mono[:, :1], 2, axis=1).tolist()

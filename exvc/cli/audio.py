@@ -37,6 +37,7 @@ class AudioPlan:
         pcm = self.capture.pcm() if self.capture is not None else decode_opus(self.payload)
         if pcm is None:
             return None
+        pcm = pcm.with_channels(self.channels)  # -ac; a capture is already mixed
         return pcm.window(self.source_start + float(first_frame / fps), float(frames / fps))
 
 

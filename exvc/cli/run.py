@@ -63,6 +63,11 @@ def _base(name: str) -> str:
     return name.split(":")[0]
 
 
+def _is_audio(name: str) -> bool:
+    """Whether an option's stream specifier names audio (``-b:a``, ``-c:a``)."""
+    return name.split(":")[1:2] == ["a"]
+
+
 def _size_and_rate(src: VideoInfo, out: OutputSpec) -> tuple[tuple[int, int], Fraction]:
     size = (src.width, src.height)
     if out.scale is not None:
@@ -208,7 +213,7 @@ def _is_copy(source: DinrSource | MediaSource, out: OutputSpec) -> bool:
         if out.codec == "copy":
             raise CliError("-c:v copy is only supported from a .dinr to a .dinr")
         return False
-    changing = [n for n in out.given if _base(n) in REENCODE_OPTIONS]
+    changing = [n for n in out.given if _base(n) in REENCODE_OPTIONS and not _is_audio(n)]
     if out.codec == "copy":
         if changing or source.changed_by_input_options:
             what = f"-{changing[0]}" if changing else "input -ss/-t/-to/-r"
@@ -221,6 +226,25 @@ def _is_copy(source: DinrSource | MediaSource, out: OutputSpec) -> bool:
                            "with -b to set it")
         return True
     return False
+
+
+def _copied(source: DinrSource, out: OutputSpec) -> bytes:
+    """The bytes of a .dinr copy: the video as it is; the AUDIO chunk kept, dropped (-an, a
+    -map without audio) or coded again when -b:a or -ac ask for another rate or layout."""
+    payload = getattr(source.dinr, "audio", None)
+    if payload is None:
+        return source.data
+    from exvc.bitstream.container import AUDIO, without_chunks
+
+    audio = plan_audio(source, out)
+    if audio is None:
+        return without_chunks(source.data, AUDIO)
+    if out.audio_bitrate is None and audio.channels == payload.channels:
+        return source.data
+    video = source.dinr.video
+    data, _ = _with_audio(without_chunks(source.data, AUDIO), audio, out, video.fps,
+                          video.frames)
+    return data
 
 
 def _show_stats(stats: bool | None, log: Log) -> bool:
@@ -289,11 +313,7 @@ def _run(cmd: CommandLine, log: Log, stderr_is_tty: bool) -> None:
         check_output_target(out, cmd.inputs[0], cmd.options)
         if _is_copy(source, out):
             assert isinstance(source, DinrSource)
-            data = source.data
-            if getattr(source.dinr, "audio", None) is not None and plan_audio(source, out) is None:
-                from exvc.bitstream.container import AUDIO, without_chunks
-
-                data = without_chunks(data, AUDIO)  # -an or a -map without audio
+            data = _copied(source, out)
             write_output_bytes(out, data)
             log.info(f"Copied '{source.label}' to '{out.url}' ({len(data)} bytes)")
             return

@@ -57,6 +57,15 @@ class Pcm:
     def channels(self) -> int:
         return int(self.samples.shape[1])
 
+    def with_channels(self, channels: int) -> Pcm:
+        """This PCM as mono (the channels' mean) or stereo (mono on both sides)."""
+        if channels == self.channels:
+            return self
+        if channels == 1:
+            mono = self.samples.astype(np.int32).mean(axis=1, keepdims=True)
+            return Pcm(np.rint(mono).astype(np.int16), self.source_rate)
+        return Pcm(np.repeat(self.samples[:, :1], channels, axis=1), self.source_rate)
+
     def window(self, start: float, duration: float | None) -> Pcm:
         """The part from ``start`` seconds, ``duration`` long (None: to the end)."""
         a = max(0, round(start * RATE))
