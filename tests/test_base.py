@@ -344,3 +344,38 @@ def test_without_vvc_the_command_prints_one_notice(tmp_path, y4m):
     r = _exvc("-i", str(y4m), "-base", "vvc", str(tmp_path / "v.dinr"),
               env={"EXVC_FFMPEG": "none"})
     assert r.returncode == 1 and "the vvc base is not available here" in r.stderr
+
+
+def test_candidates_can_be_searched_at_a_faster_preset_and_the_chosen_one_coded_at_the_files():
+    """docs/base.md, "Speed": at -preset fast the grid is compared with the encoder's faster
+    settings, and only the chosen configuration is coded again at the file's preset; the file
+    holds that last coding, within the budget. (Here the file's preset is medium, the
+    encoder's slowest that -preset fast would not reach, to tell the two apart.)"""
+    import torch
+
+    from exvc.encode import condition
+    from exvc.encode.condition import BaseCondition, BaseJob
+    from exvc.encode.condition_choice import Candidates, choose_condition
+    from exvc.encode.presets import preset_plan
+
+    assert preset_plan("fast").base.search_preset == "faster"
+    assert preset_plan("medium").base.search_preset is None  # the default searches at its own
+    presets = []
+    real = condition.code_base
+
+    def spy(video, budget, config, fps, preset="medium", threads=None, thorough=False):
+        presets.append((config.step, preset))
+        return real(video, budget, config, fps, preset, threads, thorough)
+
+    video = torch.from_numpy(clip())
+    job = BaseJob(video, Fraction(25), "medium")
+    cands = Candidates((BaseConfig(CODECS[0], 1, 1), BaseConfig(CODECS[0], 1, 2)),
+                       search_preset="faster")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(condition, "code_base", spy)
+        choice = choose_condition(video, 1500, cands, job, preset_plan("medium"))
+    chosen = choice.condition
+    assert isinstance(chosen, BaseCondition) and chosen.job is job
+    assert presets[:2] == [(1, "faster"), (2, "faster")]
+    assert presets[2] == (chosen.coded.config.step, "medium")  # then the chosen one only
+    assert all(p == "medium" for _, p in presets[2:]) and chosen.size() <= 1500

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -48,6 +48,7 @@ class Candidates:
     configs: tuple[BaseConfig, ...]
     inr_alone: bool = False
     enhancement: bool = False
+    search_preset: str | None = None  # bases are compared at this preset's encoder settings
 
 
 @dataclass
@@ -69,6 +70,7 @@ def choose_condition(video: torch.Tensor, total: int, cands: Candidates, job: Ba
     """The best condition of ``video`` (T, 3, H, W) within ``total`` chunk bytes. Raises
     BudgetError (with the smallest size any candidate needed) when none fits."""
     ids = probe_ids(len(video))
+    search = replace(job, preset=cands.search_preset) if cands.search_preset else job
     tried: list[Condition] = []
     judged: list[Judgement] = []
     needed: list[int] = []
@@ -92,7 +94,7 @@ def choose_condition(video: torch.Tensor, total: int, cands: Candidates, job: Ba
         """Code ``config``; None if it does not fit, else whether it is now the pick."""
         if report is not None:
             report(len(tried), len(cands.configs), "base")
-        if consider(lambda: BaseCondition.code(job, config, total)) is None:
+        if consider(lambda: BaseCondition.code(search, config, total)) is None:
             return None
         return pick(judged) == len(judged) - 1
 
@@ -112,9 +114,22 @@ def choose_condition(video: torch.Tensor, total: int, cands: Candidates, job: Ba
         raise BudgetError(min(needed, default=payload_budget(total) + 1), payload_budget(total))
     best = pick(judged)
     chosen = tried[best]
-    if isinstance(chosen, BaseCondition):  # the search stops at sizes the judge needs;
-        chosen = chosen.filled(total)  # the file's rate wants the chosen one full
+    if isinstance(chosen, BaseCondition):
+        chosen = _at_the_file_preset(chosen, job, total)
+        # the search stops at sizes the judge needs; the file's rate wants the chosen one full
+        chosen = chosen.filled(total)
     return Choice(chosen, [(c.label, j) for c, j in zip(tried, judged, strict=True)])
+
+
+def _at_the_file_preset(chosen: BaseCondition, job: BaseJob, total: int) -> BaseCondition:
+    """The chosen base coded again with the file's encoder preset when the search used a
+    faster one (kept as searched if that fails: it fits the budget)."""
+    if chosen.job is job:
+        return chosen
+    try:
+        return BaseCondition.code(job, chosen.coded.config, total)
+    except (BudgetError, BaseCodecError):
+        return chosen
 
 
 def _groups(configs: tuple[BaseConfig, ...]) -> list[list[BaseConfig]]:

@@ -61,7 +61,8 @@ def candidates_for(settings: EncodeSettings, search: BaseSearch, width: int,
         modes = [m for m in search.modes if m in base_codecs.rate_modes(codec)]
         configs += [BaseConfig(codec, s, t, m) for m in modes for s in scales for t in steps
                     if min(BaseConfig(codec, s).coded_size(width, height)) >= MIN_CODED]
-    return Candidates(tuple(configs), inr_alone=search.inr, enhancement=search.inr)
+    return Candidates(tuple(configs), inr_alone=search.inr, enhancement=search.inr,
+                      search_preset=search.search_preset)
 
 
 def _pinned(value: int | None, default: tuple[int, ...], allowed: tuple[int, ...],

@@ -44,6 +44,9 @@ class BaseSearch:
     modes: tuple[str, ...] = ("rate",)
     inr: bool = False
     adapters: bool = False
+    # The preset whose encoder settings the candidates are searched at (None: this one); the
+    # chosen configuration alone is then coded again at this preset (docs/base.md, "Speed").
+    search_preset: str | None = None
 
 
 _BASE_SEARCH = {
@@ -51,7 +54,9 @@ _BASE_SEARCH = {
     "superfast": BaseSearch(scales=(1,), steps=(1, 2, 4)),
     "veryfast": BaseSearch(steps=(1, 2, 4)),
     "faster": BaseSearch(steps=(1, 2, 4)),
-    "fast": BaseSearch(scales=(1, 2, 4), steps=(1, 2, 4)),
+    "fast": BaseSearch(scales=(1, 2, 4), steps=(1, 2, 4), search_preset="faster"),
+    # not at medium: searched at faster, one of four measured files chose a worse
+    # configuration (0.7 dB less; docs/base.md, "Speed")
     "medium": BaseSearch(scales=(1, 2, 4), steps=(1, 2, 4)),
     "slow": BaseSearch("all", (1, 2, 4), (1, 2, 4), ("rate", "rate2"), inr=True, adapters=True),
     "slower": BaseSearch("all", (1, 2, 4), (1, 2, 4, 8), ("rate", "rate2"), inr=True,
