@@ -48,21 +48,24 @@ def seed_files() -> list[bytes]:
     return corpus + [hostile.with_adapter(), hostile.many_tables(6)]
 
 
-_PRIORS: dict = {}  # folder -> loaded Prior: each bundled prior is loaded once per run
+_PRIORS: list = []  # every bundled prior, loaded once per run (loading costs seconds)
 
 
-def _bundled_prior(record):
-    """The loaded bundled prior that ``record`` names, or None (loading costs seconds, so a
-    run loads each one once)."""
-    from exvc.prior.bundled import bundled_prior_for
+def _prior_for(record):
+    """The loaded bundled prior that ``record`` names, found by the decoder's own
+    ``resolve_prior``; None when no bundled prior matches."""
+    from exvc.decode.decoder import PriorMismatchError, resolve_prior
+    from exvc.prior.bundled import bundled_priors
     from exvc.prior.loader import load_prior
 
-    folder = bundled_prior_for(record.matches)
-    if folder is None:
-        return None
-    if folder not in _PRIORS:
-        _PRIORS[folder] = load_prior(folder)
-    return _PRIORS[folder]
+    if not _PRIORS:
+        _PRIORS.extend(load_prior(folder) for folder, _ in bundled_priors().values())
+    for prior in _PRIORS:
+        try:
+            return resolve_prior(record, prior)
+        except PriorMismatchError:
+            continue
+    return None
 
 
 def fuzz_one(data: bytes) -> set[str]:
@@ -83,7 +86,7 @@ def fuzz_one(data: bytes) -> set[str]:
     reached.add("parsed")
     h, w = stream.info.video.height, stream.info.video.width
     if stream.prior is not None:
-        prior = _bundled_prior(stream.prior)
+        prior = _prior_for(stream.prior)
         if prior is not None:
             reached.add("prior")
             if any(a is not None for a in stream.adapters):

@@ -386,9 +386,10 @@ def test_inr_mode_needs_no_prior(video, priors):
 def test_a_real_adapter_is_judged_fits_the_budget_and_leaves_the_prior_alone(
         video, priors, margin, monkeypatch):
     from exvc.bitstream.adapter import read_adapter
+    from exvc.bitstream.container import payload_budget
     from exvc.encode import dinr_segment
     from exvc.encode.adapter_coder import AdapterCoder
-    from exvc.encode.condition import InrCondition, payload_budget
+    from exvc.encode.condition import InrCondition
     from exvc.encode.presets import preset_plan
     from exvc.encode.segment_coder import fit_inr
     from exvc.prior.sampler import padded_size
@@ -416,8 +417,9 @@ def test_the_keep_or_drop_judge_is_the_adapters_training_loss(video, priors):
     """The adapter decision compares training losses on the probe frames, not dp_score,
     which turned down adapters that helped (docs/dinr.md, "Keeping an adapter")."""
     from exvc.encode.adapter_coder import AdapterCoder, training_loss
-    from exvc.encode.perception import as_delivered, dp_score, psnr
-    from exvc.encode.sampler_choice import probe_ids
+    from exvc.encode.frame_sampling import probe_ids
+    from exvc.encode.perception import as_delivered, dp_score
+    from exvc.media.quality import psnr
     from exvc.prior.sampler import padded_size
 
     prior = load_prior(priors[0])

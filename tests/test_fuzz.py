@@ -24,7 +24,8 @@ FUZZ = settings(max_examples=150, deadline=None, derandomize=True, database=None
 STAGES = {"parsed", "prior", "adapters", "inr"}
 
 # Each generated input must be parsed or refused with DinrError: fuzz_one lets any other
-# exception through, which fails the test; what it returns says how far the input got.
+# exception through, and that fails the test (the property the Hypothesis tests check); what
+# it returns says how far the input got.
 
 
 def test_the_corpus_is_there():
@@ -49,32 +50,33 @@ def test_mutations_get_behind_the_crcs_and_to_the_adapter_check():
                                         random.Random(i))) for i in range(120)]
     assert any(not o for o in outcomes) and any("parsed" in o for o in outcomes)
     assert any("adapters" in o for o in outcomes)
-    assert all(o <= STAGES for o in outcomes)
 
 
 @FUZZ
 @given(st.binary(max_size=200))
 def test_raw_bytes(data):
-    for blob in (data, b"DINR\x01\x00" + data, fix_crcs(b"DINR\x01\x00" + data)):
-        assert fuzz_one(blob) <= STAGES
+    if not data.startswith(b"DINR"):
+        assert not fuzz_one(data)  # refused: no magic
+    fuzz_one(b"DINR\x01\x00" + data)
+    fuzz_one(fix_crcs(b"DINR\x01\x00" + data))
 
 
 @FUZZ
 @given(st.randoms(use_true_random=False), st.integers(0, 100))
 def test_mutated_files(rnd, pick):
-    assert fuzz_one(mutate(SEEDS[pick % len(SEEDS)], rnd)) <= STAGES
+    fuzz_one(mutate(SEEDS[pick % len(SEEDS)], rnd))
 
 
 @FUZZ
 @given(st.randoms(use_true_random=False), st.integers(0, 100))
 def test_mutated_payloads_behind_valid_crcs(rnd, pick):
-    assert fuzz_one(mutate_payload(SEEDS[pick % len(SEEDS)], rnd)) <= STAGES
+    fuzz_one(mutate_payload(SEEDS[pick % len(SEEDS)], rnd))
 
 
 @FUZZ
 @given(st.randoms(use_true_random=False))
 def test_assembled_containers(rnd):
-    assert fuzz_one(assemble(rnd)) <= STAGES
+    fuzz_one(assemble(rnd))
 
 
 @FUZZ
