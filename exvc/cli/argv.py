@@ -65,6 +65,12 @@ OPTIONS: tuple[OptionDef, ...] = (
               "pipe:1 (stdout), pipe:2 (stderr)", "progress_url", str),
     OptionDef("nostdin", GLOBAL, None, "never read stdin for interaction (no prompt)",
               "stdin_interaction", _flag(False)),
+    OptionDef("workers", GLOBAL, "N", "encode N segments at once as Ray tasks, on a local "
+              "cluster of N workers or the one at RAY_ADDRESS (needs pip install "
+              "'exvc[ray]'); the file does not depend on N", "workers", values.parse_workers),
+    OptionDef("hwaccel", GLOBAL, "DEVICE", "where fitting, adapter training and sampling run: "
+              "cuda, cpu or auto (default: cuda when there is one)", "hwaccel",
+              values.parse_hwaccel),
     # per file
     OptionDef("f", FILE, "FMT", "force the format (input demuxer, output muxer, or dinr)",
               "fmt", str),
@@ -109,6 +115,9 @@ OPTIONS: tuple[OptionDef, ...] = (
               "segment where the picture changes by more than N 8-bit levels on average "
               "(default 24, 0 = off); FFmpeg encoders get it as their sc_threshold",
               "sc_threshold", values.parse_count, streams=True),
+    OptionDef("g", OUTPUT, "N", "frames per .dinr segment (default 64; a segment is coded "
+              "alone, like a GOP: -workers codes segments at once); FFmpeg encoders get it as "
+              "their GOP size", "gop", values.parse_gop),
     OptionDef("base", OUTPUT, "CODEC", "base layer of the dinr codec: vvc, av1, hevc, or none "
               "(the INR alone, as in exvc 1); default: measured per segment among the "
               "strongest available", "base", values.parse_base_codec),

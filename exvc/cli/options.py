@@ -28,6 +28,8 @@ class GlobalOptions:
     stdin_interaction: bool = True  # -nostdin turns off the overwrite prompt
     show_help: bool = False
     show_version: bool = False
+    workers: int | None = None  # -workers: segments as Ray tasks
+    hwaccel: str = "auto"
 
 
 @dataclass
@@ -65,6 +67,7 @@ class OutputSpec(FileSpec):
     metadata: dict[str, str] = field(default_factory=dict)
     seed: int | None = None
     sc_threshold: int | None = None
+    gop: int | None = None  # -g: frames per segment
     base: str | None = None
     base_scale: int | None = None
     base_framestep: int | None = None

@@ -46,7 +46,7 @@ DINR_CODECS = ("dinr", "inr")  # encoders that write a .dinr; the first is the d
 RESERVED_DINR_CODECS: tuple[str, ...] = ()
 # Output options that change the pictures: a .dinr -> .dinr with any of them is re-encoded.
 REENCODE_OPTIONS = ("b", "s", "filter", "vf", "r", "ss", "t", "to", "frames", "vframes",
-                    "preset", "seed", "pix_fmt", "sc_threshold", "base", "base_scale",
+                    "preset", "seed", "pix_fmt", "sc_threshold", "g", "base", "base_scale",
                     "base_framestep")
 BASE_OPTIONS = ("base", "base_scale", "base_framestep")
 
@@ -317,6 +317,8 @@ def _run(cmd: CommandLine, log: Log, stderr_is_tty: bool) -> None:
             write_output_bytes(out, data)
             log.info(f"Copied '{source.label}' to '{out.url}' ({len(data)} bytes)")
             return
+        if cmd.options.workers and not out.is_dinr:
+            log.warning("-workers applies to .dinr encodes only; ignored")
         if isinstance(source, DinrSource):
             source.prepare()  # parse every segment now: a bad file fails before any output
         elif _has_alpha(source.video.pix_fmt):
@@ -333,7 +335,8 @@ def _run(cmd: CommandLine, log: Log, stderr_is_tty: bool) -> None:
         ok, size, summary = False, None, None
         try:
             if out.is_dinr:
-                size, summary = encode(plan, out, threads_out, log, progress, audio)
+                size, summary = encode(plan, out, threads_out, log, progress, audio,
+                                       workers=cmd.options.workers or 0)
             elif out.is_null:
                 discard(plan, progress)
             else:
@@ -413,7 +416,8 @@ class _Counter:
 
 
 def encode(plan: Plan, out: OutputSpec, threads: int | None, log: Log,
-           progress: _LazyReporter, audio: AudioPlan | None = None) -> tuple[int, str]:
+           progress: _LazyReporter, audio: AudioPlan | None = None,
+           workers: int = 0) -> tuple[int, str]:
     """video (or .dinr) -> .dinr: ``encode_video`` then one atomic write of its bytes.
     Returns the size written and a summary line."""
     from exvc.encode.encoder import encode_video
@@ -427,13 +431,16 @@ def encode(plan: Plan, out: OutputSpec, threads: int | None, log: Log,
         bpp = to_bpp(out.bitrate, video.width, video.height, video.fps)
     kwargs = {"bpp": bpp,
               "codec": out.codec if out.codec not in (None, "copy") else DINR_CODECS[0],
-              "metadata": dict(out.metadata), "threads": threads, "prior": out.prior}
+              "metadata": dict(out.metadata), "threads": threads, "prior": out.prior,
+              "workers": workers}
     if out.preset is not None:
         kwargs["preset"] = out.preset
     if out.seed is not None:
         kwargs["seed"] = out.seed
     if out.sc_threshold is not None:
         kwargs["scene_cut_levels"] = out.sc_threshold
+    if out.gop is not None:
+        kwargs["segment_frames"] = out.gop
     for name in ("base", "base_scale", "base_framestep"):
         if getattr(out, name) is not None:
             kwargs[name] = getattr(out, name)
@@ -509,6 +516,8 @@ def write_video(plan: Plan, out: OutputSpec, threads: int | None, log: Log,
         codec_options["crf"] = out.crf
     if out.sc_threshold is not None:
         codec_options["sc_threshold"] = str(out.sc_threshold)
+    if out.gop is not None:
+        codec_options["g"] = str(out.gop)
     opts = OutputOptions(fmt=out.fmt, codec=out.codec, pix_fmt=out.pix_fmt,
                          preset=out.preset, metadata=dict(out.metadata), threads=threads,
                          codec_options=codec_options,

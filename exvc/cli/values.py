@@ -116,6 +116,34 @@ def parse_threads(text: str) -> int:
         raise BadValue("expected a thread count (0 or auto = automatic)") from None
 
 
+def parse_gop(text: str) -> int:
+    """``-g``: frames per segment (GOP size), 1 .. 4096."""
+    value = parse_count(text)
+    if not 1 <= value <= 4096:
+        raise BadValue("expected a frame count from 1 to 4096")
+    return value
+
+
+def parse_workers(text: str) -> int:
+    """``-workers``: how many segments are coded at once (at least 1)."""
+    value = parse_count(text)
+    if value < 1:
+        raise BadValue("expected a worker count of 1 or more")
+    return value
+
+
+HWACCELS = ("auto", "cpu", "cuda")
+
+
+def parse_hwaccel(text: str) -> str:
+    """``-hwaccel``: auto, cpu or cuda (ffmpeg's ``none`` means cpu)."""
+    name = text.strip().lower()
+    name = "cpu" if name == "none" else name
+    if name not in HWACCELS:
+        raise BadValue(f"expected one of {', '.join(HWACCELS)}")
+    return name
+
+
 def parse_metadata(text: str) -> tuple[str, str]:
     """``key=value``; an empty value removes the key (as in ffmpeg)."""
     key, sep, value = text.partition("=")

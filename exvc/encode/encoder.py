@@ -1,19 +1,19 @@
 """Encode pipeline: frames in, a complete .dinr file out, at the requested size.
 
-Frames are cut into independent segments (at most two segments' frames are held in memory), at
-fixed lengths and at scene cuts (``exvc.encode.segments``), each fitted by its own INR. Budgets
-are cumulative: segment k may spend what the target allows for all frames so far minus what the
-file already holds, so slack carries forward and the finished file never exceeds
-``bpp * width * height * frames / 8`` bytes. It lands just under, unless the last segment's
-best-rendering payload is smaller than its budget (``exvc.encode.rate_control``).
+Frames are cut into independent segments, at fixed lengths and at scene cuts
+(``exvc.encode.segments``). Each segment's byte budget is fixed when it is read
+(``exvc.encode.budget_plan``): the budgets add up to ``bpp * width * height * frames / 8``
+bytes, the whole file. Segments are coded in this process or as Ray tasks
+(``exvc.encode.runners``), and their chunks go into the file in order. Whatever they leave
+unspent goes to the last segment, coded again (the top-up), so the file lands just under its
+target; the real bytes are checked before anything is returned.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Iterable
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -39,7 +39,16 @@ from exvc.bitstream.header import (
     Header,
     encode_metadata,
 )
+from exvc.bitstream.segment import write_segment
+from exvc.encode.budget_plan import BudgetPlan
 from exvc.encode.presets import preset_plan
+from exvc.encode.segment_task import (
+    BaseLayers,
+    DinrContext,
+    SegmentCoder,
+    SegmentJob,
+    SegmentResult,
+)
 from exvc.encode.segments import SceneCuts, split_segments
 from exvc.encode.settings import EncodeProgress, EncodeSettings
 from exvc.media.types import VideoInfo
@@ -133,64 +142,122 @@ def encode_video(
 def _encode(frames: Iterable[np.ndarray], info: VideoInfo, settings: EncodeSettings,
             on_progress: Callable[[EncodeProgress], None] | None, prior) -> bytes:
     """``encode_video`` once the request is known to fit the format."""
-    import torch
-
     from exvc.encode.rate_control import BudgetError
+    from exvc.encode.runners import RunnerError, in_process, on_ray
 
     plan = preset_plan(settings.preset)
+    threads = segment_threads(settings)
     # settings first (a base that cannot run here), then the rate floor, then the prior
-    layers = _Layers.create(settings, info, plan) if settings.codec == "dinr" else None
+    layers = (BaseLayers.create(settings, info, plan, threads) if settings.codec == "dinr"
+              else None)
     _check_floor(info, settings, plan)
-    dinr = _DinrContext.create(settings, info, prior) if settings.codec == "dinr" else None
-    overhead = fixed_overhead(info, settings, dinr.overhead_chunk() if dinr else b"")
-    pixels_per_frame = info.width * info.height
+    dinr = _dinr_context(settings, info, prior) if settings.codec == "dinr" else None
+    overhead = fixed_overhead(info, settings,
+                              longest_prior_chunk(dinr.prior.digest) if dinr else b"")
+    budgets = BudgetPlan(settings.bpp, info.width * info.height, overhead)
+    coder = SegmentCoder(plan, settings.seed, threads, dinr, layers)
+    progress = _Progress(on_progress, info.frames)
+    jobs = _jobs(frames, settings, budgets, progress)
+    if settings.workers:
+        results = on_ray(coder, jobs, settings.workers)
+    else:
+        results = in_process(coder, jobs, progress.reporter)
     segments: list[Chunk] = []
-    used = overhead
-    read = done = 0
-    last = None  # (refined segment, where its chunks start) for the top-up
-    for index, seg in enumerate(split_segments(
-            frames, settings.segment_frames, _cut_detector(settings))):
-        read += len(seg)
-        if read > MAX_FRAMES:
-            raise EncodeError(f"more than {MAX_FRAMES} frames: beyond the .dinr limit; "
-                              "select fewer with -t or -frames:v")
-        allowed = math.floor(settings.bpp * pixels_per_frame * read / 8)
-        video = torch.from_numpy(np.stack(seg))
-        report = functools.partial(_report, on_progress, read, done, info.frames, used, index)
-        try:
-            coded, refined = _code_segment(video, allowed - used, plan, settings.seed + index,
-                                           report, dinr, layers)
-        except BudgetError as exc:
-            need = overhead + chunk_size(exc.needed)
-            min_bpp = 8 * need / (pixels_per_frame * read)
-            raise EncodeError(
-                f"-b {settings.bpp:g}bpp is too low for {info.width}x{info.height} x {read} "
-                f"frames: the smallest file is about {need} bytes ({min_bpp:.4f} bpp)"
-            ) from None
-        last = (refined, len(segments))
-        segments += coded
-        used += sum(chunk_size(len(c.payload)) for c in coded)
-        if index == 0 and dinr is not None and dinr.sampler.mix == 0:
-            used -= chunk_size(len(dinr.overhead_chunk()))  # no PRIOR chunk: bytes to spend
-        done = read
-        if on_progress is not None:
-            on_progress(EncodeProgress(read, done, info.frames, used, index, 1, 1, "coded"))
-    if not segments:
+    last: SegmentResult | None = None
+    sampler = None
+    try:
+        for result in results:
+            if result.index == 0:
+                sampler = result.sampler
+            last = result
+            segments += result.chunks
+            progress.coded(result)
+    except BudgetError as exc:  # in the segment after the last one coded
+        frames_so_far = progress.ends[last.index + 1 if last is not None else 0]
+        need = overhead + chunk_size(exc.needed)
+        pixels = info.width * info.height * frames_so_far
+        raise EncodeError(
+            f"-b {settings.bpp:g}bpp is too low for {info.width}x{info.height} x "
+            f"{frames_so_far} frames: the smallest file is about {need} bytes "
+            f"({8 * need / pixels:.4f} bpp)") from None
+    except RunnerError as exc:
+        raise EncodeError(str(exc)) from None
+    if last is None:
         raise NoFramesError("no frames to encode")
-    target = math.floor(settings.bpp * pixels_per_frame * read / 8)
-    topped = _top_up(segments, last, target - used)
     # A dinr file whose sampler leaves the condition as it is (mix 0) does not need the
     # prior: it is written without one, as codec 0, and decodes without loading it.
-    prior_used = dinr is not None and dinr.sampler.mix > 0
-    header = make_header(info, settings, done)
+    prior_used = dinr is not None and sampler.mix > 0
+    head = make_header(info, settings, progress.read)
     if dinr is not None and not prior_used:
-        header.codec = CODEC_INR
-    chunks = [Chunk(HEAD, header.to_bytes())]
+        head.codec = CODEC_INR
+    chunks = [Chunk(HEAD, head.to_bytes())]
     if settings.metadata:
         chunks.append(Chunk(META, encode_metadata(settings.metadata)))
     if prior_used:
-        chunks.append(Chunk(PRIOR_SHORT, dinr.prior_chunk()))
+        chunks.append(Chunk(PRIOR_SHORT, _prior_short(dinr.prior.digest, sampler)))
+    target = budgets.allowed(progress.read)
+    used = sum(chunk_size(len(c.payload)) for c in chunks + segments) + PREAMBLE_SIZE + END_SIZE
+    with torch_threads(threads):
+        topped = _top_up(segments, last, target - used)
     return _within_target(chunks, topped, segments, target)
+
+
+def segment_threads(settings: EncodeSettings) -> int | None:
+    """Torch's (and the base codecs') thread count for each segment: ``settings.threads``;
+    without it, all of this process's (None) when segments are coded here, one per worker
+    with ``workers``. A file depends on it (float sums are not thread-count invariant), never
+    on the number of workers."""
+    if settings.workers:
+        return settings.threads or 1
+    return settings.threads or None
+
+
+def _dinr_context(settings: EncodeSettings, info: VideoInfo, prior) -> DinrContext:
+    from exvc.prior.loader import PriorError
+
+    try:
+        return DinrContext.create(settings, info, prior)
+    except PriorError as exc:
+        raise EncodeError(str(exc)) from None
+
+
+def _jobs(frames: Iterable[np.ndarray], settings: EncodeSettings, budgets: BudgetPlan,
+          progress: _Progress) -> Iterator[SegmentJob]:
+    """The segments as they are read, each with its planned budget."""
+    start = 0
+    for index, seg in enumerate(split_segments(
+            frames, settings.segment_frames, _cut_detector(settings))):
+        end = start + len(seg)
+        if end > MAX_FRAMES:
+            raise EncodeError(f"more than {MAX_FRAMES} frames: beyond the .dinr limit; "
+                              "select fewer with -t or -frames:v")
+        progress.read = progress.ends[index] = end
+        yield SegmentJob(index, np.stack(seg), budgets.budget(start, end))
+        start = end
+
+
+class _Progress:
+    """The encoder's reports: frames read, frames whose segment is coded, bytes so far."""
+
+    def __init__(self, on_progress: Callable[[EncodeProgress], None] | None,
+                 total: int | None) -> None:
+        self.on_progress, self.total = on_progress, total
+        self.read = self.done = self.used = 0
+        self.ends: dict[int, int] = {}  # segment index -> frames read through it
+
+    def reporter(self, job: SegmentJob):
+        """The step reports of ``job`` while it is coded in this process."""
+        if self.on_progress is None:
+            return None
+        return functools.partial(_report, self.on_progress, self.read, self.done, self.total,
+                                 self.used, job.index)
+
+    def coded(self, result: SegmentResult) -> None:
+        self.used += result.size
+        self.done += result.frames
+        if self.on_progress is not None:
+            self.on_progress(EncodeProgress(self.read, self.done, self.total, self.used,
+                                            result.index, 1, 1, "coded"))
 
 
 def _within_target(head: list[Chunk], topped: list[Chunk], segments: list[Chunk],
@@ -239,127 +306,38 @@ def _cut_detector(settings: EncodeSettings) -> SceneCuts | None:
     return SceneCuts(settings.scene_cut_levels) if settings.scene_cut_levels else None
 
 
-def _top_up(segments: list[Chunk], last, slack: int) -> list[Chunk]:
-    """``segments`` with the last one's condition coded again for its budget plus ``slack``
-    when that is more than ``TOP_UP`` of the file's bytes so far: what the sampler choice
-    freed (an unmixed file has no PRIOR chunk) and what the last segment left unspent."""
-    refined, start = last
-    file_bytes = sum(chunk_size(len(c.payload)) for c in segments) + slack
-    if refined is None or refined.adapter is not None or slack <= TOP_UP * file_bytes:
-        return segments
+def _top_up(segments: list[Chunk], last: SegmentResult, slack: int) -> list[Chunk]:
+    """``segments`` with the last one coded again for its size plus ``slack`` when that is
+    more than ``TOP_UP`` of the file's bytes so far: what the segments left unspent of their
+    planned budgets, and what the sampler choice freed (an unmixed file has no PRIOR chunk).
+    Only the quantisation (INR) or the base's rate search is redone, not the fitting."""
     from exvc.encode.condition import BaseCondition
     from exvc.encode.rate_control import BudgetError
+    from exvc.encode.segment_coder import FittedSegment
     from exvc.media.base_codecs import BaseCodecError
 
-    budget = refined.size() + slack
+    refined = last.refined
+    file_bytes = sum(chunk_size(len(c.payload)) for c in segments) + slack
+    if refined is None or slack <= TOP_UP * file_bytes:
+        return segments
+    start = len(segments) - len(last.chunks)
+    budget = last.size + slack
     try:
-        fuller = refined.condition.recode(budget)
-        if isinstance(fuller, BaseCondition):
-            fuller = fuller.filled(budget)
+        if isinstance(refined, FittedSegment):  # an inr file's last segment
+            payload = refined.quantize(payload_budget(budget)).payload
+            fuller = [Chunk(SEGMENT, write_segment(payload))]
+        elif refined.adapter is not None:
+            return segments
+        else:
+            condition = refined.condition.recode(budget)
+            if isinstance(condition, BaseCondition):
+                condition = condition.filled(budget)
+            fuller = condition.chunks()
     except (BudgetError, BaseCodecError):
         return segments
-    if not refined.condition.size() < fuller.size() <= budget:
+    if not last.size < sum(chunk_size(len(c.payload)) for c in fuller) <= budget:
         return segments
-    return segments[:start] + fuller.chunks()
-
-
-def _code_segment(video, total: int, plan, seed: int, report, dinr,
-                  layers: _Layers | None) -> tuple[list[Chunk], object]:
-    """The chunks of one segment within ``total`` bytes: for inr its SEGMENT; for dinr its
-    condition (BASE and/or SEGMENT), preceded by ADAPTER when one pays, and the refined
-    segment (``exvc.encode.dinr_segment.DinrSegment``; None for inr)."""
-    from exvc.encode.condition import InrCondition
-    from exvc.encode.rate_control import BudgetError
-    from exvc.encode.segment_coder import encode_segment, fit_inr, inr_floor
-
-    t, _, h, w = video.shape
-    floor = inr_floor(t, h, w, payload_budget(total), plan)
-    if chunk_size(floor) > total:  # refused before any fitting: an INR always fits above it
-        raise BudgetError(floor, payload_budget(total))
-    if dinr is None:
-        payload = encode_segment(video, payload_budget(total), plan, seed=seed, report=report)
-        return [Chunk(SEGMENT, payload)], None
-    from exvc.encode.condition_choice import choose_condition
-    from exvc.encode.dinr_segment import refine_segment
-
-    if layers is None or not layers.candidates.configs:
-        fitted = fit_inr(video, payload_budget(total), plan, seed, report)
-        condition = InrCondition.quantize(fitted, total)
-        refine_plan = plan
-    else:
-        job = layers.job(video)
-        condition = choose_condition(video, total, layers.candidates, job, plan, seed,
-                                     report).condition
-        refine_plan = plan if plan.base.adapters else replace(plan, adapter_iterations=0)
-        if isinstance(condition, InrCondition):
-            refine_plan = plan
-    coded = refine_segment(video, condition, total, refine_plan,
-                           functools.partial(dinr.coder, seed), report)
-    return coded.chunks(), coded
-
-
-class _Layers:
-    """The base-layer candidates of a dinr file and what coding a base needs."""
-
-    def __init__(self, candidates, fps, preset: str, threads: int | None) -> None:
-        self.candidates, self.fps, self.preset, self.threads = candidates, fps, preset, threads
-
-    @classmethod
-    def create(cls, settings: EncodeSettings, info: VideoInfo, plan) -> _Layers | None:
-        from exvc.encode.layers import candidates_for
-
-        if settings.base == "none":
-            return None
-        cands = candidates_for(settings, plan.base, info.width, info.height)
-        return cls(cands, info.fps, plan.name, settings.threads)
-
-    def job(self, video):
-        from exvc.encode.condition import BaseJob
-
-        return BaseJob(video, self.fps, self.preset, self.threads)
-
-
-class _DinrContext:
-    """What every dinr segment shares: the prior, the sampler and the file's noise field.
-
-    The sampler settings are chosen on the first segment's INR frames
-    (``exvc.encode.sampler_choice``) and kept for the whole file. The fixed overhead counts
-    the longest PRIOR chunk any candidate gives, so it is known before the choice; an
-    unmixed choice leaves one byte of it unused."""
-
-    def __init__(self, prior, noise, padded) -> None:
-        self.prior, self.noise, self.padded = prior, noise, padded
-        self.sampler = None
-
-    @classmethod
-    def create(cls, settings: EncodeSettings, info: VideoInfo, prior=None) -> _DinrContext:
-        from exvc.prior.loader import PriorError, load_prior
-        from exvc.prior.sampler import noise_for, padded_size
-
-        if prior is None:
-            try:
-                prior = load_prior(settings.prior)
-            except PriorError as exc:
-                raise EncodeError(str(exc)) from None
-        noise = noise_for(prior, settings.seed, info.height, info.width)
-        return cls(prior, noise, padded_size(prior, info.height, info.width))
-
-    def prior_chunk(self, sampler=None) -> bytes:
-        """The PRIOR_SHORT payload for ``sampler`` (default: the chosen one)."""
-        return _prior_short(self.prior.digest, sampler or self.sampler)
-
-    def overhead_chunk(self) -> bytes:
-        """A PRIOR_SHORT payload as long as the longest the choice can give (a mixed record is one
-        byte longer than an unmixed one): the rate is planned before the choice."""
-        return longest_prior_chunk(self.prior.digest)
-
-    def coder(self, seed: int, video, inr):
-        from exvc.encode.adapter_coder import AdapterCoder
-        from exvc.encode.sampler_choice import choose_sampler
-
-        if self.sampler is None:
-            self.sampler, _ = choose_sampler(self.prior, self.noise, video, inr)
-        return AdapterCoder(self.prior, self.sampler, self.noise, self.padded, seed)
+    return segments[:start] + fuller
 
 
 def _prior_short(digest: bytes, s) -> bytes:

@@ -26,7 +26,10 @@ class EncodeSettings:
     codec: str = "dinr"
     prior: str | None = None  # diffusers folder or hub id for dinr; None = the bundled prior
     metadata: dict[str, str] = field(default_factory=dict)
-    threads: int | None = None
+    threads: int | None = None  # torch's and the base codecs' threads for each segment
+    # Segments coded as Ray tasks on this many workers at once (0: here, one after another).
+    # A file does not depend on it (exvc.encode.runners).
+    workers: int = 0
     # The base layer (dinr only): a codec name, "none" (the INR alone, as in v1) or None
     # (the encoder measures and chooses); the size divisor and frame step pin those choices.
     base: str | None = None

@@ -1,0 +1,116 @@
+"""Where segments are coded: in this process, one after another, or as tasks on Ray.
+
+Both runners take ``SegmentJob``s as the encoder reads them and give back ``SegmentResult``s
+in the same order. The Ray runner keeps at most ``workers + 1`` segments in flight, so the
+frames held (by the reader, in Ray's object store and in the workers) stay a few segments
+whatever the video's length. Ray is imported only here, and only when ``-workers`` asks for
+it; it is an optional extra (``pip install 'exvc[ray]'``).
+
+A local cluster of ``workers`` CPUs is started for the run and shut down after it; with
+``RAY_ADDRESS`` set, the run uses that cluster instead (exvc must be installed on its
+nodes) and leaves it running. A task whose worker dies is retried (``MAX_RETRIES``); an
+error raised by the coding itself (a budget too small, say) is not, since it would recur.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+
+from exvc.encode.segment_task import Report, SegmentCoder, SegmentJob, SegmentResult
+
+MAX_RETRIES = 3
+RAY_MISSING = "-workers needs Ray, which is not installed: pip install 'exvc[ray]'"
+
+
+class RunnerError(ValueError):
+    """The engine cannot run here (Ray missing, or its cluster unreachable)."""
+
+
+def in_process(coder: SegmentCoder, jobs: Iterable[SegmentJob],
+               report_for: Callable[[SegmentJob], Report | None]) -> Iterator[SegmentResult]:
+    """Code ``jobs`` one after another in this process, reporting each one's steps."""
+    for job in jobs:
+        yield coder.code(job, report_for(job))
+
+
+def ray_available() -> bool:
+    return importlib.util.find_spec("ray") is not None
+
+
+def on_ray(coder: SegmentCoder, jobs: Iterable[SegmentJob], workers: int,
+           on_submit: Callable[[SegmentJob], None] | None = None) -> Iterator[SegmentResult]:
+    """Code ``jobs`` as Ray tasks, ``workers`` at a time, and yield the results in order.
+    ``on_submit`` hears of each job as it is handed to Ray."""
+    if not ray_available():
+        raise RunnerError(RAY_MISSING)
+    import ray
+
+    started = _connect(ray, workers, coder.threads or 1)
+    pending: deque = deque()
+    try:
+        task = ray.remote(_code_segment).options(
+            num_cpus=coder.threads or 1, num_returns=2, max_retries=MAX_RETRIES)
+        shared = ray.put(coder)
+        first_sampler = None  # the sampler chosen by the first segment, as a Ray reference
+        for job in jobs:
+            result, sampler = task.remote(shared, job, [first_sampler])
+            if first_sampler is None:
+                first_sampler = sampler
+            pending.append(result)
+            if on_submit is not None:
+                on_submit(job)
+            if len(pending) > workers:
+                yield _get(ray, pending.popleft())
+        while pending:
+            yield _get(ray, pending.popleft())
+    finally:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        if started:
+            ray.shutdown()
+
+
+def _code_segment(coder: SegmentCoder, job: SegmentJob, first_sampler: list):
+    """The Ray task: one segment, with the sampler of the first segment when it has one.
+    The reference sits in a list so that Ray does not wait for it before the task starts:
+    the segment's condition is coded first, and the sampler is asked for only after."""
+    ref = first_sampler[0]
+    if coder.dinr is not None and ref is not None:
+        import ray
+
+        coder.dinr.sampler_source = lambda: ray.get(ref)
+    result = coder.code(job)
+    return result, result.sampler
+
+
+def _get(ray, ref) -> SegmentResult:
+    """The task's result, or the error the coding raised (as itself, not wrapped by Ray)."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:
+        cause = exc.cause
+        if isinstance(cause, Exception):
+            raise cause from None
+        raise
+
+
+def _connect(ray, workers: int, threads: int) -> bool:
+    """Join the cluster at RAY_ADDRESS, or start a local one of ``workers`` x ``threads``
+    CPUs; True when this run started it (and so shuts it down)."""
+    if ray.is_initialized():
+        return False
+    quiet = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
+                 configure_logging=True)
+    try:
+        if os.environ.get("RAY_ADDRESS"):
+            ray.init(**quiet)
+        else:
+            ray.init(num_cpus=workers * threads, **quiet)
+    except Exception as exc:  # Ray raises many kinds (ConnectionError, RuntimeError...)
+        where = os.environ.get("RAY_ADDRESS") or "a local Ray cluster"
+        raise RunnerError(f"cannot start {where}: {str(exc).splitlines()[0]}") from None
+    return True

@@ -1,0 +1,169 @@
+"""One segment's coding as a self-contained task: its frames and byte budget in, its chunks out.
+
+A ``SegmentCoder`` holds what every segment of a file shares (the preset's plan, the thread
+count, the base-layer candidates and, for dinr, the prior, its noise field and the sampler
+settings) and is picklable, so the same object codes segments in this process or in a
+worker of a distributed engine (``exvc.encode.runners``). A segment's result depends only on
+its ``SegmentJob`` and on that shared state, never on which segments ran before it or where:
+that is what makes a file the same for any number of workers.
+
+The one thing segments share that is chosen while coding is the sampler (chosen on the first
+segment's frames, ``exvc.encode.sampler_choice``). Later segments code their condition
+without it and ask for it only when they refine (``DinrContext.coder``), so a worker may
+start on them before the first segment is done.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from exvc.bitstream.container import SEGMENT, Chunk, chunk_size, payload_budget
+from exvc.bitstream.segment import write_segment
+from exvc.encode.presets import Plan
+from exvc.encode.settings import EncodeSettings
+from exvc.media.types import VideoInfo
+from exvc.models.threads import torch_threads
+
+# report(step, steps, stage): progress within one segment
+Report = Callable[[int, int, str], None]
+
+
+@dataclass
+class SegmentJob:
+    """A segment to code: its place in the file, its frames (float32 (T, 3, H, W) in [0, 1])
+    and the bytes it may spend (chunk framing included), fixed before any segment is coded
+    (``exvc.encode.budget_plan``)."""
+
+    index: int
+    frames: np.ndarray
+    total: int
+
+
+@dataclass
+class SegmentResult:
+    """A coded segment: its chunks, what the file's last segment is topped up from (the
+    refined segment, ``exvc.encode.dinr_segment.DinrSegment``, or an inr file's fitted INR,
+    ``exvc.encode.segment_coder.FittedSegment``) and, for dinr, the file's sampler settings
+    it was refined with."""
+
+    index: int
+    frames: int
+    chunks: list[Chunk]
+    refined: object = None
+    sampler: object = None
+
+    @property
+    def size(self) -> int:
+        return sum(chunk_size(len(c.payload)) for c in self.chunks)
+
+
+class SegmentCoder:
+    """Codes any segment of one file; ``dinr`` and ``layers`` are None for an inr file."""
+
+    def __init__(self, plan: Plan, seed: int, threads: int | None,
+                 dinr: DinrContext | None, layers: BaseLayers | None) -> None:
+        self.plan, self.seed, self.threads = plan, seed, threads
+        self.dinr, self.layers = dinr, layers
+
+    def code(self, job: SegmentJob, report: Report | None = None) -> SegmentResult:
+        """Code ``job`` within its budget, with torch at this file's thread count (raises
+        ``BudgetError`` when even the smallest INR does not fit)."""
+        import torch
+
+        with torch_threads(self.threads):
+            video = torch.from_numpy(job.frames)
+            chunks, refined = self._code(video, job.total, self.seed + job.index, report)
+        return SegmentResult(job.index, len(job.frames), chunks, refined,
+                             self.dinr.sampler if self.dinr is not None else None)
+
+    def _code(self, video, total: int, seed: int, report: Report | None):
+        from exvc.encode.condition import InrCondition
+        from exvc.encode.rate_control import BudgetError
+        from exvc.encode.segment_coder import fit_inr, inr_floor
+
+        plan = self.plan
+        t, _, h, w = video.shape
+        floor = inr_floor(t, h, w, payload_budget(total), plan)
+        if chunk_size(floor) > total:  # refused before any fitting: an INR always fits above
+            raise BudgetError(floor, payload_budget(total))
+        if self.dinr is None:  # the INR as it is; kept for the file's top-up
+            fitted = fit_inr(video, payload_budget(total), plan, seed, report)
+            payload = fitted.quantize(payload_budget(total)).payload
+            return [Chunk(SEGMENT, write_segment(payload))], fitted
+        from exvc.encode.condition_choice import choose_condition
+        from exvc.encode.dinr_segment import refine_segment
+
+        layers = self.layers
+        if layers is None or not layers.candidates.configs:
+            fitted = fit_inr(video, payload_budget(total), plan, seed, report)
+            condition = InrCondition.quantize(fitted, total)
+            refine_plan = plan
+        else:
+            condition = choose_condition(video, total, layers.candidates, layers.job(video),
+                                         plan, seed, report).condition
+            refine_plan = plan if plan.base.adapters else replace(plan, adapter_iterations=0)
+            if isinstance(condition, InrCondition):
+                refine_plan = plan
+        coded = refine_segment(video, condition, total, refine_plan,
+                               functools.partial(self.dinr.coder, seed), report)
+        return coded.chunks(), coded
+
+
+class BaseLayers:
+    """The base-layer candidates of a dinr file and what coding a base needs."""
+
+    def __init__(self, candidates, fps, preset: str, threads: int | None) -> None:
+        self.candidates, self.fps, self.preset, self.threads = candidates, fps, preset, threads
+
+    @classmethod
+    def create(cls, settings: EncodeSettings, info: VideoInfo, plan: Plan,
+               threads: int | None) -> BaseLayers | None:
+        from exvc.encode.layers import candidates_for
+
+        if settings.base == "none":
+            return None
+        cands = candidates_for(settings, plan.base, info.width, info.height)
+        return cls(cands, info.fps, plan.name, threads)
+
+    def job(self, video):
+        from exvc.encode.condition import BaseJob
+
+        return BaseJob(video, self.fps, self.preset, self.threads)
+
+
+class DinrContext:
+    """What every dinr segment shares: the prior, the sampler and the file's noise field.
+
+    The sampler settings are chosen on the first segment's condition frames
+    (``exvc.encode.sampler_choice``) and kept for the whole file. A copy of this context
+    that codes a later segment elsewhere is given ``sampler_source``, which waits for that
+    choice; it is asked only when the segment's condition is coded."""
+
+    def __init__(self, prior, noise, padded) -> None:
+        self.prior, self.noise, self.padded = prior, noise, padded
+        self.sampler = None
+        self.sampler_source: Callable[[], object] | None = None
+
+    @classmethod
+    def create(cls, settings: EncodeSettings, info: VideoInfo, prior=None) -> DinrContext:
+        from exvc.prior.loader import load_prior
+        from exvc.prior.sampler import noise_for, padded_size
+
+        if prior is None:
+            prior = load_prior(settings.prior)
+        noise = noise_for(prior, settings.seed, info.height, info.width)
+        return cls(prior, noise, padded_size(prior, info.height, info.width))
+
+    def coder(self, seed: int, video, inr):
+        from exvc.encode.adapter_coder import AdapterCoder
+        from exvc.encode.sampler_choice import choose_sampler
+
+        if self.sampler is None and self.sampler_source is not None:
+            self.sampler = self.sampler_source()
+        if self.sampler is None:
+            self.sampler, _ = choose_sampler(self.prior, self.noise, video, inr)
+        return AdapterCoder(self.prior, self.sampler, self.noise, self.padded, seed)
