@@ -61,7 +61,7 @@ def probe(data):
                     head["meta"], 8 * len(data) / (head["w"] * head["h"] * max(1, head["n"])))
 
 
-def decode_video(data, threads=None, band_bytes=None, prior=None):
+def decode_video(data, threads=None, band_bytes=None, prior=None, hwaccel="cpu"):
     info = probe(data)
     CALLS.append(("decode_video", threads))
     v = info.video
@@ -455,7 +455,7 @@ def test_progress_to_stdout_conflicts_with_stdout_output(clip):
 def test_decode_interrupt_aborts_the_sink(tmp_path, dinr, codec, monkeypatch):
     real = codec.decode_video
 
-    def interrupted(data, threads=None, prior=None):
+    def interrupted(data, threads=None, prior=None, hwaccel="cpu"):
         info, frames = real(data, threads)
 
         def gen():
@@ -477,7 +477,7 @@ def test_broken_pipe_exits_1_quietly(tmp_path, dinr):
         exec({FAKE_CODEC!r}, fake.__dict__)
         _decode = fake.decode_video
 
-        def decode_video(data, threads=None, prior=None):  # a long clip
+        def decode_video(data, threads=None, prior=None, hwaccel="cpu"):  # a long clip
             info, _ = _decode(data, threads)
             import numpy as np
             return info, (np.zeros((3, 24, 32), np.float32) for _ in range(100000))

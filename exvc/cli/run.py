@@ -288,6 +288,15 @@ def _layer_logging(log: Log) -> Iterator[None]:
         logger.propagate = propagate
 
 
+def _check_cuda() -> None:
+    from exvc.models.device import DeviceError, resolve_device
+
+    try:
+        resolve_device("cuda")
+    except DeviceError as exc:
+        raise CliError(str(exc)) from None
+
+
 def run(cmd: CommandLine, log: Log, stderr_is_tty: bool = False) -> None:
     """Carry out the command; raise CliError (or let layer errors through) on failure."""
     with _layer_logging(log):
@@ -304,7 +313,9 @@ def _run(cmd: CommandLine, log: Log, stderr_is_tty: bool) -> None:
     if cmd.outputs:
         check_output_options(cmd)
     threads_in, threads_out = _threads(cmd)
-    with open_source(cmd.inputs[0], threads_in) as source:
+    if cmd.options.hwaccel == "cuda":  # before any reading; auto falls back silently
+        _check_cuda()
+    with open_source(cmd.inputs[0], threads_in, cmd.options.hwaccel) as source:
         for line in source.describe():
             log.info(line)
         if not cmd.outputs:
@@ -336,7 +347,8 @@ def _run(cmd: CommandLine, log: Log, stderr_is_tty: bool) -> None:
         try:
             if out.is_dinr:
                 size, summary = encode(plan, out, threads_out, log, progress, audio,
-                                       workers=cmd.options.workers or 0)
+                                       workers=cmd.options.workers or 0,
+                                       hwaccel=cmd.options.hwaccel)
             elif out.is_null:
                 discard(plan, progress)
             else:
@@ -417,7 +429,7 @@ class _Counter:
 
 def encode(plan: Plan, out: OutputSpec, threads: int | None, log: Log,
            progress: _LazyReporter, audio: AudioPlan | None = None,
-           workers: int = 0) -> tuple[int, str]:
+           workers: int = 0, hwaccel: str = "auto") -> tuple[int, str]:
     """video (or .dinr) -> .dinr: ``encode_video`` then one atomic write of its bytes.
     Returns the size written and a summary line."""
     from exvc.encode.encoder import encode_video
@@ -432,7 +444,7 @@ def encode(plan: Plan, out: OutputSpec, threads: int | None, log: Log,
     kwargs = {"bpp": bpp,
               "codec": out.codec if out.codec not in (None, "copy") else DINR_CODECS[0],
               "metadata": dict(out.metadata), "threads": threads, "prior": out.prior,
-              "workers": workers}
+              "workers": workers, "hwaccel": hwaccel}
     if out.preset is not None:
         kwargs["preset"] = out.preset
     if out.seed is not None:

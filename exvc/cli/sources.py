@@ -29,7 +29,8 @@ class DinrSource:
 
     kind = "dinr"
 
-    def __init__(self, spec: InputSpec, label: str, data: bytes, threads: int | None) -> None:
+    def __init__(self, spec: InputSpec, label: str, data: bytes, threads: int | None,
+                 hwaccel: str = "auto") -> None:
         from exvc.decode.decoder import probe
 
         for name in spec.given:
@@ -38,7 +39,7 @@ class DinrSource:
                                "(its frame size and pixel format are in the file)")
         self.label = label
         self.data = data
-        self.threads = threads
+        self.threads, self.hwaccel = threads, hwaccel
         self.prior = spec.prior
         self._decoded: Any = None
         try:
@@ -65,7 +66,8 @@ class DinrSource:
         from exvc.decode.decoder import decode_video
 
         try:
-            _, self._decoded = decode_video(self.data, threads=self.threads, prior=self.prior)
+            _, self._decoded = decode_video(self.data, threads=self.threads, prior=self.prior,
+                                          hwaccel=self.hwaccel)
         except ValueError as exc:  # DinrError
             raise CliError(f"{self.label}: {exc}") from None
 
@@ -138,9 +140,11 @@ def _read_all(handle: str | BinaryIO, label: str) -> bytes:
         raise CliError(f"{label}: {exc.strerror or exc}") from None
 
 
-def open_source(spec: InputSpec, threads: int | None) -> DinrSource | MediaSource:
+def open_source(spec: InputSpec, threads: int | None,
+                hwaccel: str = "auto") -> DinrSource | MediaSource:
     """Open the input: a .dinr with ``-f dinr`` or when it starts with the magic ``DINR``
-    (sniffed without losing the bytes, stdin included), otherwise through the media layer."""
+    (sniffed without losing the bytes, stdin included), otherwise through the media layer.
+    ``hwaccel``: where a .dinr's prior samples."""
     from exvc.media.probe import is_dinr_bytes, peek_input
 
     label = "pipe:0" if spec.is_stdin else spec.url
@@ -152,10 +156,10 @@ def open_source(spec: InputSpec, threads: int | None) -> DinrSource | MediaSourc
             import sys
 
             handle = sys.stdin.buffer
-        return DinrSource(spec, label, _read_all(handle, label), threads)
+        return DinrSource(spec, label, _read_all(handle, label), threads, hwaccel)
     if spec.fmt is not None:
         return MediaSource(spec, label, spec.url, threads)
     prefix, handle = peek_input(spec.url)
     if is_dinr_bytes(prefix):
-        return DinrSource(spec, label, _read_all(handle, label), threads)
+        return DinrSource(spec, label, _read_all(handle, label), threads, hwaccel)
     return MediaSource(spec, label, handle, threads)

@@ -132,12 +132,11 @@ def parse_workers(text: str) -> int:
     return value
 
 
-HWACCELS = ("auto", "cpu", "cuda")
-
-
 def parse_hwaccel(text: str) -> str:
     """``-hwaccel``: auto, cpu or cuda (ffmpeg's ``none`` means cpu)."""
     name = text.strip().lower()
+    from exvc.models.device import HWACCELS
+
     name = "cpu" if name == "none" else name
     if name not in HWACCELS:
         raise BadValue(f"expected one of {', '.join(HWACCELS)}")

@@ -29,6 +29,7 @@ from exvc.decode.parse import (
     probe,
 )
 from exvc.decode.prior_choice import PriorMismatchError, resolve_prior
+from exvc.models.device import resolve_device
 from exvc.models.threads import confined, torch_threads
 
 __all__ = [
@@ -43,12 +44,14 @@ BAND_BYTES = 64 << 20
 
 
 def decode_video(data: bytes, threads: int | None = None, band_bytes: int = BAND_BYTES,
-                 prior=None) -> tuple[DinrInfo, Iterator[np.ndarray]]:
+                 prior=None, hwaccel: str = "cpu") -> tuple[DinrInfo, Iterator[np.ndarray]]:
     """Parse ``data`` fully, decode every base stream once to check it and, for dinr, load
     and check the prior (every error surfaces here, before any frame), then return the
     stream info and an iterator over float32 RGB (3, H, W) frames. INR frames whose
     rendering would need more than ``band_bytes`` are rendered in bands of rows.
-    ``prior``: see :func:`resolve_prior`.
+    ``prior``: see :func:`resolve_prior`. ``hwaccel`` (``cpu``, ``cuda`` or ``auto``; see
+    ``exvc.models.device``) is where the prior samples; it is moved there. Parsing, base
+    decoding and INR rendering stay on the CPU.
 
     ``threads`` holds torch's thread count for this call only: while the checks run, and
     while the iterator computes a frame (not between frames, when the consumer runs; see
@@ -58,13 +61,14 @@ def decode_video(data: bytes, threads: int | None = None, band_bytes: int = BAND
 
     from exvc.models.quantize import model_from_payload
 
+    device = resolve_device(hwaccel)  # before any work: -hwaccel cuda without CUDA
     stream = parse_stream(data)
     info = stream.info
     h, w = info.video.height, info.video.width
     with torch_threads(threads):
         diffusion = None
         if stream.prior is not None:
-            diffusion = _Diffusion.create(stream.prior, prior, h, w, info.header.seed)
+            diffusion = _Diffusion.create(stream.prior, prior, h, w, info.header.seed, device)
             diffusion.check(stream.adapters)
         check_bases(stream.bases, h, w, threads)
 
@@ -167,10 +171,13 @@ class _Diffusion:
         self.adapter = None
 
     @classmethod
-    def create(cls, record, prior, height: int, width: int, seed: int) -> _Diffusion:
+    def create(cls, record, prior, height: int, width: int, seed: int,
+               device: str = "cpu") -> _Diffusion:
         from exvc.prior.sampler import SamplerSettings, noise_for
 
         loaded = resolve_prior(record, prior)
+        if device != "cpu":
+            loaded.to(device)
         settings = SamplerSettings(record.sampler, record.grid_steps, record.run_steps,
                                    record.mix)
         return cls(loaded, settings, noise_for(loaded, seed, height, width))

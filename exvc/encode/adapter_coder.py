@@ -159,7 +159,7 @@ class AdapterCoder:
             code = best[1]
             b.copy_(torch.round(f / adapters.step_of(code)) * adapters.step_of(code))
             codes.append(code)
-        qs = [torch.round(f / adapters.step_of(c)).to(torch.int32).numpy().ravel()
+        qs = [torch.round(f / adapters.step_of(c)).to(torch.int32).cpu().numpy().ravel()
               for f, c in zip(floats, codes, strict=True)]
         tg = [AdapterTarget(t.index, t.kind, t.in_features, t.out_features, t.kh, t.kw, c)
               for t, c in zip(targets, codes, strict=True)]

@@ -52,6 +52,7 @@ from exvc.encode.segment_task import (
 from exvc.encode.segments import SceneCuts, split_segments
 from exvc.encode.settings import EncodeProgress, EncodeSettings
 from exvc.media.types import VideoInfo
+from exvc.models.device import DeviceError, resolve_device
 from exvc.models.threads import torch_threads
 
 TOP_UP = 0.01  # unspent share of the file above which the last condition is coded again
@@ -135,6 +136,15 @@ def encode_video(
     except DinrError as exc:
         raise EncodeError(str(exc).replace("invalid .dinr header",
                                           "beyond the .dinr limits")) from None
+    try:
+        resolve_device(settings.hwaccel)
+    except DeviceError as exc:
+        raise EncodeError(str(exc)) from None
+    if settings.workers:
+        from exvc.encode.runners import RAY_MISSING, ray_available
+
+        if not ray_available():
+            raise EncodeError(RAY_MISSING)
     with torch_threads(settings.threads):
         return _encode(frames, info, settings, on_progress, prior)
 
@@ -155,7 +165,7 @@ def _encode(frames: Iterable[np.ndarray], info: VideoInfo, settings: EncodeSetti
     overhead = fixed_overhead(info, settings,
                               longest_prior_chunk(dinr.prior.digest) if dinr else b"")
     budgets = BudgetPlan(settings.bpp, info.width * info.height, overhead)
-    coder = SegmentCoder(plan, settings.seed, threads, dinr, layers)
+    coder = SegmentCoder(plan, settings.seed, threads, dinr, layers, settings.hwaccel)
     progress = _Progress(on_progress, info.frames)
     jobs = _jobs(frames, settings, budgets, progress)
     if settings.workers:

@@ -23,6 +23,7 @@ training, far past its target (docs/inr.md, "Training overshot its rate").
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ import torch
 from exvc.bitstream.entropy import coded_size
 from exvc.bitstream.segment import LATENT_STEP_ONE
 from exvc.models.config import INRConfig
+from exvc.models.device import compute_device
 from exvc.models.inr import GridINR
 from exvc.models.quantize import quantize_latents
 from exvc.models.rate import laplace_bits
@@ -68,12 +70,19 @@ def fit_segment(
     seed: int = 0,
     on_step: Callable[[int, int], None] | None = None,
 ) -> FitResult:
-    """Train a GridINR on ``frames`` (T, 3, H, W) aiming its latents at the target bits."""
+    """Train a GridINR on ``frames`` (T, 3, H, W) aiming its latents at the target bits.
+
+    Training runs on the scope's compute device (``exvc.models.device``); the model comes
+    back on the CPU. The random numbers are drawn on the CPU on every device, so a run on
+    another device differs only by float rounding."""
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     t, _, h, w = frames.shape
-    model = GridINR(cfg, t, h, w)
-    log_scales = [torch.zeros(g.shape[0], requires_grad=True) for g in model.latents]
+    device = compute_device()
+    model = GridINR(cfg, t, h, w).to(device)
+    frames = frames.to(device)
+    log_scales = [torch.zeros(g.shape[0], requires_grad=True, device=device)
+                  for g in model.latents]
     bases = (schedule.latent_lr, schedule.lr, schedule.lr)
     opt = torch.optim.Adam([
         {"params": list(model.latents.parameters())},
@@ -93,7 +102,8 @@ def fit_segment(
             group["lr"] = base * decay
         ids = torch.randperm(t, generator=gen)[:batch].tolist()
         if step < noise_steps:
-            latents = [g + (torch.rand(g.shape, generator=gen) - 0.5) for g in model.latents]
+            latents = [g + (torch.rand(g.shape, generator=gen) - 0.5).to(device)
+                       for g in model.latents]
             bits = sum(laplace_bits(y, s) for y, s in zip(latents, log_scales, strict=True))
         else:
             latents = [_round_ste(g) for g in model.latents]
@@ -106,11 +116,11 @@ def fit_segment(
         if step + 1 in checkpoints:
             # Correct lambda once the latents have settled: rate falls roughly like
             # lambda ** -0.7 here, so this moves the operating point onto the budget.
-            ratio = coded_latent_bits(model) / (target_bpp * pixels)
+            ratio = coded_latent_bits(model, device) / (target_bpp * pixels)
             lam *= min(8.0, max(0.125, ratio ** (1.5 if ratio >= 1 else 3.0)))
         if on_step is not None:
             on_step(step + 1, schedule.iterations)
-    return FitResult(model, lam)
+    return FitResult(model.cpu(), lam)
 
 
 def _soft_rate(latents: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
@@ -120,7 +130,10 @@ def _soft_rate(latents: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
     return laplace_bits(torch.round(latents.detach()), log_scale) + (smooth - smooth.detach())
 
 
-def coded_latent_bits(model: GridINR) -> int:
-    """What the latents, rounded at the trained step, cost in the bitstream (range coder run)."""
+def coded_latent_bits(model: GridINR, device: str = "cpu") -> int:
+    """What the latents, rounded at the trained step, cost in the bitstream (range coder run;
+    counted on a CPU copy when the model trains on another device)."""
     with torch.no_grad():
+        if device != "cpu":
+            model = copy.deepcopy(model).cpu()
         return 8 * coded_size(quantize_latents(model, LATENT_STEP_ONE))

@@ -38,7 +38,11 @@ def in_process(coder: SegmentCoder, jobs: Iterable[SegmentJob],
 
 
 def ray_available() -> bool:
-    return importlib.util.find_spec("ray") is not None
+    """Whether Ray can be imported (checked without importing it: that takes seconds)."""
+    try:
+        return importlib.util.find_spec("ray") is not None
+    except ValueError:  # a module set to None in sys.modules: blocked
+        return False
 
 
 def on_ray(coder: SegmentCoder, jobs: Iterable[SegmentJob], workers: int,
@@ -49,11 +53,16 @@ def on_ray(coder: SegmentCoder, jobs: Iterable[SegmentJob], workers: int,
         raise RunnerError(RAY_MISSING)
     import ray
 
+    from exvc.models.device import resolve_device
+
+    # A worker sees a GPU only when its task asks for one: with CUDA here, they share it.
+    gpus = 1 / workers if resolve_device(coder.hwaccel) == "cuda" else 0
     started = _connect(ray, workers, coder.threads or 1)
     pending: deque = deque()
     try:
         task = ray.remote(_code_segment).options(
-            num_cpus=coder.threads or 1, num_returns=2, max_retries=MAX_RETRIES)
+            num_cpus=coder.threads or 1, num_gpus=gpus, num_returns=2,
+            max_retries=MAX_RETRIES)
         shared = ray.put(coder)
         first_sampler = None  # the sampler chosen by the first segment, as a Ray reference
         for job in jobs:

@@ -26,6 +26,7 @@ from exvc.bitstream.segment import write_segment
 from exvc.encode.presets import Plan
 from exvc.encode.settings import EncodeSettings
 from exvc.media.types import VideoInfo
+from exvc.models.device import on_device, resolve_device
 from exvc.models.threads import torch_threads
 
 # report(step, steps, stage): progress within one segment
@@ -65,16 +66,21 @@ class SegmentCoder:
     """Codes any segment of one file; ``dinr`` and ``layers`` are None for an inr file."""
 
     def __init__(self, plan: Plan, seed: int, threads: int | None,
-                 dinr: DinrContext | None, layers: BaseLayers | None) -> None:
+                 dinr: DinrContext | None, layers: BaseLayers | None,
+                 hwaccel: str = "cpu") -> None:
         self.plan, self.seed, self.threads = plan, seed, threads
-        self.dinr, self.layers = dinr, layers
+        self.dinr, self.layers, self.hwaccel = dinr, layers, hwaccel
 
     def code(self, job: SegmentJob, report: Report | None = None) -> SegmentResult:
-        """Code ``job`` within its budget, with torch at this file's thread count (raises
-        ``BudgetError`` when even the smallest INR does not fit)."""
+        """Code ``job`` within its budget, with torch at this file's thread count, on the
+        device ``hwaccel`` resolves to where this runs (raises ``BudgetError`` when even the
+        smallest INR does not fit)."""
         import torch
 
-        with torch_threads(self.threads):
+        device = resolve_device(self.hwaccel)
+        if self.dinr is not None and device != "cpu":
+            self.dinr.prior.to(device)
+        with torch_threads(self.threads), on_device(device):
             video = torch.from_numpy(job.frames)
             chunks, refined = self._code(video, job.total, self.seed + job.index, report)
         return SegmentResult(job.index, len(job.frames), chunks, refined,

@@ -30,6 +30,9 @@ class EncodeSettings:
     # Segments coded as Ray tasks on this many workers at once (0: here, one after another).
     # A file does not depend on it (exvc.encode.runners).
     workers: int = 0
+    # Where fitting, adapter training and sampling run: cpu, cuda or auto (exvc.models.device).
+    # The CLI's default is auto; a library caller opts in.
+    hwaccel: str = "cpu"
     # The base layer (dinr only): a codec name, "none" (the INR alone, as in v1) or None
     # (the encoder measures and chooses); the size divisor and frame step pin those choices.
     base: str | None = None

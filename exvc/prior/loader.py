@@ -51,6 +51,19 @@ class Prior:
     digest: bytes
 
     @property
+    def device(self) -> torch.device:
+        """Where the UNet (and the VAE) compute."""
+        return next(self.unet.parameters()).device
+
+    def to(self, device: str | torch.device) -> Prior:
+        """Move the UNet and VAE to ``device`` (in place; the sampler moves its inputs there
+        and its outputs back)."""
+        self.unet.to(device)
+        if self.vae is not None:
+            self.vae.to(device)
+        return self
+
+    @property
     def sample_channels(self) -> int:
         return int(self.unet.config.out_channels)
 
@@ -94,12 +107,14 @@ class Prior:
     def predict(self, x: torch.Tensor, t: int, cond: torch.Tensor) -> torch.Tensor:
         """The UNet's output (whatever its scheduler's ``prediction_type`` says) at step t."""
         inp = torch.cat([x, cond], dim=1)
-        ts = torch.full((x.shape[0],), int(t), dtype=torch.long)
+        ts = torch.full((x.shape[0],), int(t), dtype=torch.long, device=x.device)
         if type(self.unet).__name__ == "UNet2DConditionModel":
-            ctx = torch.zeros(x.shape[0], 1, int(self.unet.config.cross_attention_dim))
+            ctx = torch.zeros(x.shape[0], 1, int(self.unet.config.cross_attention_dim),
+                              device=x.device)
             kwargs = {}
             if self.unet.config.class_embed_type is not None or self.unet.config.num_class_embeds:
-                kwargs["class_labels"] = torch.zeros(x.shape[0], dtype=torch.long)
+                kwargs["class_labels"] = torch.zeros(x.shape[0], dtype=torch.long,
+                                                     device=x.device)
             return self.unet(inp, ts, encoder_hidden_states=ctx, **kwargs).sample
         return self.unet(inp, ts).sample
 

@@ -73,7 +73,7 @@ def noise_for(prior: Prior, seed: int, height: int, width: int) -> torch.Tensor:
     """The file's noise field in sample space for frames of this size: (1, C, h, w)."""
     ph, pw = padded_size(prior, height, width)
     with torch.no_grad():
-        shape = prior.to_sample_space(torch.zeros(1, 3, ph, pw)).shape[1:]
+        shape = prior.to_sample_space(torch.zeros(1, 3, ph, pw, device=prior.device)).shape[1:]
     return torch.from_numpy(gaussian_field(seed, tuple(shape)))[None]
 
 
@@ -95,17 +95,19 @@ def sample(prior: Prior, inr_frames: torch.Tensor, noise: torch.Tensor,
     if settings.mix == 0:
         return inr_frames.clone()
     h, w = inr_frames.shape[-2:]
-    x_in = pad(inr_frames, padded_size(prior, h, w))
+    home, device = inr_frames.device, prior.device  # computed where the prior is (-hwaccel)
+    x_in = pad(inr_frames.to(device), padded_size(prior, h, w))
     sched = scheduler if scheduler is not None else make_scheduler(prior, settings)
     steps = sched.timesteps[-settings.run_steps:]
     start = prior.to_sample_space(x_in)
     cond = prior.condition(x_in, start)
-    eps = noise.expand(start.shape[0], -1, -1, -1)
+    eps = noise.to(device).expand(start.shape[0], -1, -1, -1)
     x = sched.add_noise(start, eps, steps[:1])
     for t in steps:
         out = prior.predict(x, int(t), cond)
         x = sched.step(out, t, x, eta=0.0).prev_sample
-    return mix_with_inr(inr_frames, prior.from_sample_space(x)[..., :h, :w], settings.mix)
+    return mix_with_inr(inr_frames, prior.from_sample_space(x)[..., :h, :w].to(home),
+                        settings.mix)
 
 
 def mix_with_inr(inr_frames: torch.Tensor, sampled: torch.Tensor, mix16: int) -> torch.Tensor:
