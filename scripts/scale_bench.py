@@ -7,9 +7,10 @@ workers, and encode/decode frames/s at 1080p on a GPU.
 ``memory`` codes testsrc2 at 160x96 (ultrafast, 0.02 bpp) for each frame count and worker
 count (0: in this process, no Ray) and prints the wall time, the largest peak RSS of any one
 process (the exvc driver, Ray's own processes and its workers: every descendant, read from
-/proc/PID/status VmHWM) and the driver's. ``gpu`` makes a 1080p testsrc2 clip, encodes it
-(preset ultrafast) and decodes it with ``-hwaccel`` and prints frames/s for each; it is the
-script to run when the device tool lends a GPU (docs/scale.md).
+/proc/PID/status VmHWM) and the driver's. It then decodes the first worker count's file of
+each length (``-f null``) and prints the same figures. ``gpu`` makes a 1080p testsrc2 clip,
+encodes it (preset ultrafast) and decodes it with ``-hwaccel`` and prints frames/s for each;
+it is the script to run when the device tool lends a GPU (docs/scale.md).
 """
 
 from __future__ import annotations
@@ -109,6 +110,11 @@ def memory(args) -> None:
                 print(f"{frames:>6} {workers or '-':>7} {wall:>7.1f} {frames / wall:>5.2f} "
                       f"{peak:>10.0f}MB {driver:>8.0f}MB {procs:>5} {out.stat().st_size:>6}",
                       flush=True)
+        for frames in args.frames:
+            coded = Path(tmp) / f"o{frames}_{args.workers[0]}.dinr"
+            wall, peak, driver, procs = run_measured(exvc("-i", str(coded), "-f", "null", "-"))
+            print(f"{frames:>6} {'decode':>7} {wall:>7.1f} {frames / wall:>5.2f} "
+                  f"{peak:>10.0f}MB {driver:>8.0f}MB {procs:>5}", flush=True)
 
 
 def gpu(args) -> None:
