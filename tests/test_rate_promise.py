@@ -46,7 +46,8 @@ def test_a_file_over_its_target_is_an_error_not_an_output():
 def test_the_default_preset_keeps_three_segments_under_the_target():
     """The default preset (medium) and codec (dinr, a VVC base) with three segments, each
     coded within its planned budget and the last topped up: never over, and within the
-    10 % that a base of a few coded pictures allows (README, "Rate"; docs/base.md, "Rate accuracy")."""
+    10 % that a base of a few coded pictures allows (README, "Rate"; docs/base.md, "Rate
+    accuracy")."""
     import torch
 
     from exvc.decode.decoder import probe

@@ -71,7 +71,8 @@ def test_the_spec_names_one_version_and_it_is_this_readers():
 
 
 def test_head_bytes_past_field_14_depend_on_the_minor_version():
-    """Spec 5: ignored in a file of a newer minor than the reader's (VERSION_MINOR), else rejected."""
+    """Spec 5: ignored in a file of a newer minor than the reader's (VERSION_MINOR), else
+    rejected."""
     head = Header(16, 16, 1, 25, 1).to_bytes() + b"\x07"
     assert Header.from_bytes(head, VERSION_MINOR + 1) == Header(16, 16, 1, 25, 1)
     for minor in range(VERSION_MINOR + 1):

@@ -102,7 +102,7 @@ class _FakeRay(types.ModuleType):
                         resolved = [fake.get(a) if isinstance(a, _Ref) else a for a in args]
                         done.append(fn(*resolved))
                     return done[0]
-                return _Ref(run, 0), _Ref(run, 1)
+                return _Ref(run, 0), _Ref(run, 1), _Ref(run, 2)
         return Task()
 
 
@@ -115,7 +115,7 @@ class _Coder:
     def code(self, job: SegmentJob, report=None) -> SegmentResult:
         if job.index == self.fail_at:
             raise ValueError(f"segment {job.index} cannot be coded")
-        return SegmentResult(job.index, len(job.frames), [], None, None)
+        return SegmentResult(job.index, len(job.frames), [], f"refined {job.index}", None)
 
 
 def _jobs(n: int):
@@ -135,6 +135,8 @@ def fake_ray(monkeypatch):
 def test_the_ray_runner_keeps_order_and_a_bounded_number_in_flight(fake_ray, workers):
     results = list(runners.on_ray(_Coder(), _jobs(9), workers))
     assert [r.index for r in results] == list(range(9))
+    # only the last segment's refined state comes back (the top-up's)
+    assert [r.refined for r in results] == [None] * 8 + ["refined 8"]
     assert fake_ray.most_in_flight == workers + 1
     assert fake_ray.stopped  # the local cluster it started is shut down
 

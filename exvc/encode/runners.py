@@ -3,7 +3,8 @@
 Both runners take ``SegmentJob``s as the encoder reads them and give back ``SegmentResult``s
 in the same order. The Ray runner keeps at most ``workers + 1`` segments in flight, so the
 frames held (by the reader, in Ray's object store and in the workers) stay a few segments
-whatever the video's length. Ray is imported only here, and only when ``-workers`` asks for
+whatever the video's length, and only the last segment's refined state (what the top-up
+recodes) comes back to this process. Ray is imported only here, and only when ``-workers`` asks for
 it; it is an optional extra (``pip install 'exvc[ray]'``).
 
 A local cluster of ``workers`` CPUs is started for the run and shut down after it; with
@@ -61,23 +62,27 @@ def on_ray(coder: SegmentCoder, jobs: Iterable[SegmentJob], workers: int,
     pending: deque = deque()
     try:
         task = ray.remote(_code_segment).options(
-            num_cpus=coder.threads or 1, num_gpus=gpus, num_returns=2,
+            num_cpus=coder.threads or 1, num_gpus=gpus, num_returns=3,
             max_retries=MAX_RETRIES)
         shared = ray.put(coder)
         first_sampler = None  # the sampler chosen by the first segment, as a Ray reference
         for job in jobs:
-            result, sampler = task.remote(shared, job, [first_sampler])
+            result, sampler, refined = task.remote(shared, job, [first_sampler])
             if first_sampler is None:
                 first_sampler = sampler
-            pending.append(result)
+            pending.append((result, refined))
             if on_submit is not None:
                 on_submit(job)
             if len(pending) > workers:
-                yield _get(ray, pending.popleft())
+                yield _get(ray, pending.popleft()[0])
         while pending:
-            yield _get(ray, pending.popleft())
+            result, refined = pending.popleft()
+            done = _get(ray, result)
+            if not pending:  # the file's last segment: the top-up starts from it
+                done.refined = _get(ray, refined)
+            yield done
     finally:
-        for ref in pending:
+        for ref, _ in pending:
             ray.cancel(ref, force=True)
         if started:
             ray.shutdown()
@@ -86,14 +91,17 @@ def on_ray(coder: SegmentCoder, jobs: Iterable[SegmentJob], workers: int,
 def _code_segment(coder: SegmentCoder, job: SegmentJob, first_sampler: list):
     """The Ray task: one segment, with the sampler of the first segment when it has one.
     The reference sits in a list so that Ray does not wait for it before the task starts:
-    the segment's condition is coded first, and the sampler is asked for only after."""
+    the segment's condition is coded first, and the sampler is asked for only after.
+    Returns the result without its refined segment, the sampler, and the refined segment
+    apart (frames and models: tens of MB), which only the file's last segment fetches."""
     ref = first_sampler[0]
     if coder.dinr is not None and ref is not None:
         import ray
 
         coder.dinr.sampler_source = lambda: ray.get(ref)
     result = coder.code(job)
-    return result, result.sampler
+    refined, result.refined = result.refined, None
+    return result, result.sampler, refined
 
 
 def _get(ray, ref) -> SegmentResult:
