@@ -7,10 +7,12 @@ workers, and encode/decode frames/s at 1080p on a GPU.
 ``memory`` codes testsrc2 at 160x96 (ultrafast, 0.02 bpp) for each frame count and worker
 count (0: in this process, no Ray) and prints the wall time, the largest peak RSS of any one
 process (the exvc driver, Ray's own processes and its workers: every descendant, read from
-/proc/PID/status VmHWM) and the driver's. It then decodes the first worker count's file of
-each length (``-f null``) and prints the same figures. ``gpu`` makes a 1080p testsrc2 clip,
-encodes it (preset ultrafast) and decodes it with ``-hwaccel`` and prints frames/s for each;
-it is the script to run when the device tool lends a GPU (docs/scale.md).
+/proc/PID/status VmHWM) and the driver's, and the largest private RSS (RssAnon, sampled:
+without the shared pages of Ray's object store that a process maps). It then decodes the
+first worker count's file of each length (``-f null``) and prints the same figures. ``gpu``
+makes a 1080p testsrc2 clip, encodes it (preset ultrafast) and decodes it with ``-hwaccel``
+and prints frames/s for each; it is the script to run when the device tool lends a GPU
+(docs/scale.md).
 """
 
 from __future__ import annotations
@@ -53,30 +55,40 @@ def _descendants(root: int) -> list[int]:
     return out
 
 
-def _hwm_mb(pid: int) -> float | None:
+def _memory_mb(pid: int) -> tuple[float, float] | None:
+    """(peak RSS, current private RSS) in MB: VmHWM, and RssAnon (RSS less file and shared
+    pages, such as Ray's object store mapped into the process)."""
+    found = {}
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
+                key = line.split(":")[0]
+                if key in ("VmHWM", "RssAnon"):
+                    found[key] = int(line.split()[1]) / 1024
     except OSError:
         return None
-    return None
+    return (found["VmHWM"], found["RssAnon"]) if len(found) == 2 else None
+
+
+PRIVATE: dict[int, float] = {}  # pid -> largest private RSS sampled, MB (of the last run)
 
 
 def run_measured(cmd: list[str]) -> tuple[float, float, float, int]:
-    """(wall s, largest per-process peak RSS MB, driver's peak RSS MB, processes seen)."""
+    """(wall s, largest per-process peak RSS MB, driver's peak RSS MB, processes seen);
+    the private (anonymous) RSS sampled every 0.25 s is left in PRIVATE."""
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     peaks: dict[int, float] = {}
+    PRIVATE.clear()
     stop = threading.Event()
 
     def sample() -> None:
         while not stop.is_set():
             for pid in _descendants(proc.pid):
-                mb = _hwm_mb(pid)
+                mb = _memory_mb(pid)
                 if mb is not None:
-                    peaks[pid] = max(peaks.get(pid, 0.0), mb)
+                    peaks[pid] = max(peaks.get(pid, 0.0), mb[0])
+                    PRIVATE[pid] = max(PRIVATE.get(pid, 0.0), mb[1])
             stop.wait(0.25)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -99,7 +111,7 @@ def memory(args) -> None:
         clip = Path(tmp) / "testsrc2_160x96.y4m"
         make_clip(clip, max(args.frames), "160x96")
         print(f"{'frames':>6} {'workers':>7} {'wall s':>7} {'fps':>5} {'max RSS/proc':>12} "
-              f"{'driver RSS':>10} {'procs':>5} {'bytes':>6}")
+              f"{'driver RSS':>10} {'max private':>11} {'procs':>5} {'bytes':>6}")
         for frames in args.frames:
             for workers in args.workers:
                 out = Path(tmp) / f"o{frames}_{workers}.dinr"
@@ -108,13 +120,14 @@ def memory(args) -> None:
                     *extra, "-i", str(clip), "-frames:v", str(frames), "-preset", "ultrafast",
                     "-b", "0.02bpp", str(out)))
                 print(f"{frames:>6} {workers or '-':>7} {wall:>7.1f} {frames / wall:>5.2f} "
-                      f"{peak:>10.0f}MB {driver:>8.0f}MB {procs:>5} {out.stat().st_size:>6}",
-                      flush=True)
+                      f"{peak:>10.0f}MB {driver:>8.0f}MB {max(PRIVATE.values()):>9.0f}MB "
+                      f"{procs:>5} {out.stat().st_size:>6}", flush=True)
         for frames in args.frames:
             coded = Path(tmp) / f"o{frames}_{args.workers[0]}.dinr"
             wall, peak, driver, procs = run_measured(exvc("-i", str(coded), "-f", "null", "-"))
             print(f"{frames:>6} {'decode':>7} {wall:>7.1f} {frames / wall:>5.2f} "
-                  f"{peak:>10.0f}MB {driver:>8.0f}MB {procs:>5}", flush=True)
+                  f"{peak:>10.0f}MB {driver:>8.0f}MB {max(PRIVATE.values()):>9.0f}MB "
+                  f"{procs:>5}", flush=True)
 
 
 def gpu(args) -> None:
