@@ -118,6 +118,15 @@ class _Coder:
         return SegmentResult(job.index, len(job.frames), [], f"refined {job.index}", None)
 
 
+def _on_ray(coder, jobs, workers):
+    """As the encoder runs it: start, run, close."""
+    runner = runners.RayRunner.start(workers, coder.threads, coder.hwaccel)
+    try:
+        yield from runner.run(coder, jobs)
+    finally:
+        runner.close()
+
+
 def _jobs(n: int):
     return (SegmentJob(i, np.zeros((2, 3, 4, 4), np.float32), 100) for i in range(n))
 
@@ -133,7 +142,7 @@ def fake_ray(monkeypatch):
 
 @pytest.mark.parametrize("workers", [1, 2, 3])
 def test_the_ray_runner_keeps_order_and_a_bounded_number_in_flight(fake_ray, workers):
-    results = list(runners.on_ray(_Coder(), _jobs(9), workers))
+    results = list(_on_ray(_Coder(), _jobs(9), workers))
     assert [r.index for r in results] == list(range(9))
     # only the last segment's refined state comes back (the top-up's)
     assert [r.refined for r in results] == [None] * 8 + ["refined 8"]
@@ -144,14 +153,14 @@ def test_the_ray_runner_keeps_order_and_a_bounded_number_in_flight(fake_ray, wor
 def test_a_task_error_surfaces_as_itself_and_the_rest_is_cancelled(fake_ray):
     got = []
     with pytest.raises(ValueError, match="segment 2 cannot be coded"):
-        for result in runners.on_ray(_Coder(fail_at=2), _jobs(9), 2):
+        for result in _on_ray(_Coder(fail_at=2), _jobs(9), 2):
             got.append(result.index)
     assert got == [0, 1] and fake_ray.cancelled > 0 and fake_ray.stopped
 
 
 def test_a_cluster_that_was_running_is_left_running(fake_ray):
     fake_ray.started = True
-    list(runners.on_ray(_Coder(), _jobs(3), 2))
+    list(_on_ray(_Coder(), _jobs(3), 2))
     assert not fake_ray.stopped
 
 

@@ -152,15 +152,42 @@ def encode_video(
 def _encode(frames: Iterable[np.ndarray], info: VideoInfo, settings: EncodeSettings,
             on_progress: Callable[[EncodeProgress], None] | None, prior) -> bytes:
     """``encode_video`` once the request is known to fit the format."""
-    from exvc.encode.rate_control import BudgetError
-    from exvc.encode.runners import RunnerError, in_process, on_ray
-
     plan = preset_plan(settings.preset)
     threads = segment_threads(settings)
     # settings first (a base that cannot run here), then the rate floor, then the prior
     layers = (BaseLayers.create(settings, info, plan, threads) if settings.codec == "dinr"
               else None)
     _check_floor(info, settings, plan)
+    runner = _ray_runner(settings, threads) if settings.workers else None
+    try:
+        return _encode_on(runner, frames, info, settings, on_progress, prior, plan, threads,
+                          layers)
+    finally:
+        if runner is not None:
+            runner.close()
+
+
+def _ray_runner(settings: EncodeSettings, threads: int | None):
+    """The Ray cluster of ``-workers``, started before the prior is loaded here, its
+    workers importing what a segment needs meanwhile."""
+    from exvc.encode.runners import RayRunner, RunnerError
+
+    warm = ("exvc.encode.segment_task", "exvc.encode.condition_choice",
+            "exvc.encode.dinr_segment", "exvc.prior.loader")
+    try:
+        return RayRunner.start(settings.workers, threads, settings.hwaccel,
+                               warm if settings.codec == "dinr" else warm[:2])
+    except RunnerError as exc:
+        raise EncodeError(str(exc)) from None
+
+
+def _encode_on(runner, frames: Iterable[np.ndarray], info: VideoInfo,
+               settings: EncodeSettings, on_progress, prior, plan, threads: int | None,
+               layers: BaseLayers | None) -> bytes:
+    """The segments coded here (``runner`` None) or on Ray, then the file."""
+    from exvc.encode.rate_control import BudgetError
+    from exvc.encode.runners import in_process
+
     dinr = _dinr_context(settings, info, prior) if settings.codec == "dinr" else None
     overhead = fixed_overhead(info, settings,
                               longest_prior_chunk(dinr.prior.digest) if dinr else b"")
@@ -168,8 +195,8 @@ def _encode(frames: Iterable[np.ndarray], info: VideoInfo, settings: EncodeSetti
     coder = SegmentCoder(plan, settings.seed, threads, dinr, layers, settings.hwaccel)
     progress = _Progress(on_progress, info.frames)
     jobs = _jobs(frames, settings, budgets, progress)
-    if settings.workers:
-        results = on_ray(coder, jobs, settings.workers)
+    if runner is not None:
+        results = runner.run(coder, jobs)
     else:
         results = in_process(coder, jobs, progress.reporter)
     segments: list[Chunk] = []
@@ -190,8 +217,6 @@ def _encode(frames: Iterable[np.ndarray], info: VideoInfo, settings: EncodeSetti
             f"-b {settings.bpp:g}bpp is too low for {info.width}x{info.height} x "
             f"{frames_so_far} frames: the smallest file is about {need} bytes "
             f"({8 * need / pixels:.4f} bpp)") from None
-    except RunnerError as exc:
-        raise EncodeError(str(exc)) from None
     if last is None:
         raise NoFramesError("no frames to encode")
     # A dinr file whose sampler leaves the condition as it is (mix 0) does not need the

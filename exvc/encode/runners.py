@@ -4,8 +4,8 @@ Both runners take ``SegmentJob``s as the encoder reads them and give back ``Segm
 in the same order. The Ray runner keeps at most ``workers + 1`` segments in flight, so the
 frames held (by the reader, in Ray's object store and in the workers) stay a few segments
 whatever the video's length, and only the last segment's refined state (what the top-up
-recodes) comes back to this process. Ray is imported only here, and only when ``-workers`` asks for
-it; it is an optional extra (``pip install 'exvc[ray]'``).
+recodes) comes back to this process. Ray is imported only here, and only when ``-workers``
+asks for it; it is an optional extra (``pip install 'exvc[ray]'``).
 
 A local cluster of ``workers`` CPUs is started for the run and shut down after it; with
 ``RAY_ADDRESS`` set, the run uses that cluster instead (exvc must be installed on its
@@ -46,46 +46,79 @@ def ray_available() -> bool:
         return False
 
 
-def on_ray(coder: SegmentCoder, jobs: Iterable[SegmentJob], workers: int,
-           on_submit: Callable[[SegmentJob], None] | None = None) -> Iterator[SegmentResult]:
-    """Code ``jobs`` as Ray tasks, ``workers`` at a time, and yield the results in order.
-    ``on_submit`` hears of each job as it is handed to Ray."""
-    if not ray_available():
-        raise RunnerError(RAY_MISSING)
-    import ray
+class RayRunner:
+    """A Ray cluster for one encode: ``start`` it first, so that its workers start and
+    import torch and diffusers (15 s on 2 cores) while this process loads the prior and
+    reads frames; then ``run`` the segments and ``close``."""
 
-    from exvc.models.device import resolve_device
+    def __init__(self, ray, workers: int, threads: int, gpus: float, started: bool) -> None:
+        self.ray, self.workers, self.threads, self.gpus = ray, workers, threads, gpus
+        self.started = started
 
-    # A worker sees a GPU only when its task asks for one: with CUDA here, they share it.
-    gpus = 1 / workers if resolve_device(coder.hwaccel) == "cuda" else 0
-    started = _connect(ray, workers, coder.threads or 1)
-    pending: deque = deque()
-    try:
-        task = ray.remote(_code_segment).options(
-            num_cpus=coder.threads or 1, num_gpus=gpus, num_returns=3,
-            max_retries=MAX_RETRIES)
-        shared = ray.put(coder)
-        first_sampler = None  # the sampler chosen by the first segment, as a Ray reference
-        for job in jobs:
-            result, sampler, refined = task.remote(shared, job, [first_sampler])
-            if first_sampler is None:
-                first_sampler = sampler
-            pending.append((result, refined))
-            if on_submit is not None:
-                on_submit(job)
-            if len(pending) > workers:
-                yield _get(ray, pending.popleft()[0])
-        while pending:
-            result, refined = pending.popleft()
-            done = _get(ray, result)
-            if not pending:  # the file's last segment: the top-up starts from it
-                done.refined = _get(ray, refined)
-            yield done
-    finally:
-        for ref, _ in pending:
-            ray.cancel(ref, force=True)
-        if started:
-            ray.shutdown()
+    @classmethod
+    def start(cls, workers: int, threads: int | None, hwaccel: str,
+              warm: tuple[str, ...] = ()) -> RayRunner:
+        """Join or start the cluster; each worker then imports the modules in ``warm``."""
+        if not ray_available():
+            raise RunnerError(RAY_MISSING)
+        import ray
+
+        from exvc.models.device import resolve_device
+
+        threads = threads or 1
+        # A worker sees a GPU only when its task asks for one: with CUDA here, they share it.
+        gpus = 1 / workers if resolve_device(hwaccel) == "cuda" else 0
+        runner = cls(ray, workers, threads, gpus, _connect(ray, workers, threads))
+        if warm:
+            warming = ray.remote(_import).options(num_cpus=threads, num_gpus=gpus)
+            for _ in range(workers):
+                warming.remote(warm)  # nothing waits for these: Ray runs them first
+        return runner
+
+    def run(self, coder: SegmentCoder, jobs: Iterable[SegmentJob],
+            on_submit: Callable[[SegmentJob], None] | None = None
+            ) -> Iterator[SegmentResult]:
+        """Code ``jobs`` as Ray tasks, ``workers`` at a time, and yield the results in
+        order. ``on_submit`` hears of each job as it is handed to Ray."""
+        ray = self.ray
+        pending: deque = deque()
+        try:
+            task = ray.remote(_code_segment).options(
+                num_cpus=self.threads, num_gpus=self.gpus, num_returns=3,
+                max_retries=MAX_RETRIES)
+            shared = ray.put(coder)
+            first_sampler = None  # the sampler the first segment chose, as a reference
+            for job in jobs:
+                result, sampler, refined = task.remote(shared, job, [first_sampler])
+                if first_sampler is None:
+                    first_sampler = sampler
+                pending.append((result, refined))
+                if on_submit is not None:
+                    on_submit(job)
+                if len(pending) > self.workers:
+                    yield _get(ray, pending.popleft()[0])
+            while pending:
+                result, refined = pending.popleft()
+                done = _get(ray, result)
+                if not pending:  # the file's last segment: the top-up starts from it
+                    done.refined = _get(ray, refined)
+                yield done
+        finally:
+            for ref, _ in pending:
+                ray.cancel(ref, force=True)
+
+    def close(self) -> None:
+        """Shut the cluster down if this run started it (one at RAY_ADDRESS stays up)."""
+        if self.started:
+            self.ray.shutdown()
+            self.started = False
+
+
+def _import(modules: tuple[str, ...]) -> None:
+    import importlib
+
+    for name in modules:
+        importlib.import_module(name)
 
 
 def _code_segment(coder: SegmentCoder, job: SegmentJob, first_sampler: list):
