@@ -158,7 +158,7 @@ def _encode(frames: Iterable[np.ndarray], info: VideoInfo, settings: EncodeSetti
     layers = (BaseLayers.create(settings, info, plan, threads) if settings.codec == "dinr"
               else None)
     _check_floor(info, settings, plan)
-    runner = _ray_runner(settings, threads) if settings.workers else None
+    runner = _ray_runner(settings, info, threads) if settings.workers else None
     try:
         return _encode_on(runner, frames, info, settings, on_progress, prior, plan, threads,
                           layers)
@@ -167,7 +167,7 @@ def _encode(frames: Iterable[np.ndarray], info: VideoInfo, settings: EncodeSetti
             runner.close()
 
 
-def _ray_runner(settings: EncodeSettings, threads: int | None):
+def _ray_runner(settings: EncodeSettings, info: VideoInfo, threads: int | None):
     """The Ray cluster of ``-workers``, started before the prior is loaded here, its
     workers importing what a segment needs meanwhile."""
     from exvc.encode.runners import RayRunner, RunnerError
@@ -175,8 +175,9 @@ def _ray_runner(settings: EncodeSettings, threads: int | None):
     warm = ("exvc.encode.segment_task", "exvc.encode.condition_choice",
             "exvc.encode.dinr_segment", "exvc.prior.loader")
     try:
+        longest = 2 * settings.segment_frames * 3 * info.height * info.width * 4  # float32
         return RayRunner.start(settings.workers, threads, settings.hwaccel,
-                               warm if settings.codec == "dinr" else warm[:2])
+                               warm if settings.codec == "dinr" else warm[:2], longest)
     except RunnerError as exc:
         raise EncodeError(str(exc)) from None
 

@@ -57,8 +57,10 @@ class RayRunner:
 
     @classmethod
     def start(cls, workers: int, threads: int | None, hwaccel: str,
-              warm: tuple[str, ...] = ()) -> RayRunner:
-        """Join or start the cluster; each worker then imports the modules in ``warm``."""
+              warm: tuple[str, ...] = (), segment_bytes: int = 0) -> RayRunner:
+        """Join or start the cluster; each worker then imports the modules in ``warm``.
+        ``segment_bytes``: the frames of the longest segment, which sizes a local cluster's
+        object store (``store_bytes``)."""
         if not ray_available():
             raise RunnerError(RAY_MISSING)
         import ray
@@ -68,7 +70,8 @@ class RayRunner:
         threads = threads or 1
         # A worker sees a GPU only when its task asks for one: with CUDA here, they share it.
         gpus = 1 / workers if resolve_device(hwaccel) == "cuda" else 0
-        runner = cls(ray, workers, threads, gpus, _connect(ray, workers, threads))
+        store = store_bytes(workers, segment_bytes)
+        runner = cls(ray, workers, threads, gpus, _connect(ray, workers, threads, store))
         if warm:
             warming = ray.remote(_import).options(num_cpus=threads, num_gpus=gpus)
             for _ in range(workers):
@@ -148,9 +151,27 @@ def _get(ray, ref) -> SegmentResult:
         raise
 
 
-def _connect(ray, workers: int, threads: int) -> bool:
+STORE_MARGIN = 128 << 20  # the shared coder (prior, noise: about 14 MB) and the results
+MIN_STORE = 80 << 20  # Ray refuses less than 75 MB
+
+
+def store_bytes(workers: int, segment_bytes: int) -> int | None:
+    """The object store of a local cluster: the frames of the segments in flight (at most
+    ``workers + 1``, and one being read) plus a margin, at most Ray's own default (30 % of
+    the memory). Ray spills what does not fit to disk, so a small store costs time, never
+    a failure; a bounded one keeps the pages of it that exvc writes (and so its RSS) from
+    growing with the video's length. None: Ray's default."""
+    if segment_bytes <= 0:
+        return None
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return max(MIN_STORE, min((workers + 2) * segment_bytes + STORE_MARGIN,
+                              int(0.3 * memory)))
+
+
+def _connect(ray, workers: int, threads: int, store: int | None = None) -> bool:
     """Join the cluster at RAY_ADDRESS, or start a local one of ``workers`` x ``threads``
-    CPUs; True when this run started it (and so shuts it down)."""
+    CPUs and a ``store``-byte object store; True when this run started it (and so shuts it
+    down)."""
     if ray.is_initialized():
         return False
     quiet = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
@@ -159,7 +180,7 @@ def _connect(ray, workers: int, threads: int) -> bool:
         if os.environ.get("RAY_ADDRESS"):
             ray.init(**quiet)
         else:
-            ray.init(num_cpus=workers * threads, **quiet)
+            ray.init(num_cpus=workers * threads, object_store_memory=store, **quiet)
     except Exception as exc:  # Ray raises many kinds (ConnectionError, RuntimeError...)
         where = os.environ.get("RAY_ADDRESS") or "a local Ray cluster"
         raise RunnerError(f"cannot start {where}: {str(exc).splitlines()[0]}") from None
