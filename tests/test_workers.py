@@ -180,7 +180,7 @@ def test_without_ray_workers_is_one_line_that_says_what_to_install(tmp_path):
 def test_the_object_store_holds_the_segments_in_flight_and_no_more():
     segment = 2 * 64 * 3 * 96 * 160 * 4  # the longest segment of 160x96 at -g 64
     assert runners.store_bytes(2, segment) == 4 * segment + runners.STORE_MARGIN
-    assert runners.store_bytes(2, 1000) == runners.MIN_STORE
+    assert runners.store_bytes(1, 1000) > 75 << 20  # Ray's least
     assert runners.store_bytes(2, 1 << 40) < 1 << 40  # at most Ray's default share
     assert runners.store_bytes(2, 0) is None
 

@@ -151,8 +151,9 @@ def _get(ray, ref) -> SegmentResult:
         raise
 
 
-STORE_MARGIN = 128 << 20  # the shared coder (prior, noise: about 14 MB) and the results
-MIN_STORE = 80 << 20  # Ray refuses less than 75 MB
+# the shared coder (prior, noise: about 14 MB) and the results; also keeps the store above
+# the 75 MB that Ray requires
+STORE_MARGIN = 128 << 20
 
 
 def store_bytes(workers: int, segment_bytes: int) -> int | None:
@@ -164,8 +165,7 @@ def store_bytes(workers: int, segment_bytes: int) -> int | None:
     if segment_bytes <= 0:
         return None
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    return max(MIN_STORE, min((workers + 2) * segment_bytes + STORE_MARGIN,
-                              int(0.3 * memory)))
+    return min((workers + 2) * segment_bytes + STORE_MARGIN, int(0.3 * memory))
 
 
 def _connect(ray, workers: int, threads: int, store: int | None = None) -> bool:
