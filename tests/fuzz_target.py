@@ -5,7 +5,8 @@ and scripts/fuzz_container.py (a long run).
 container and CRCs, HEAD and META, the resource limits, every SEGMENT payload (configuration,
 entropy tables, range decoding), the construction of each segment's INR from its integers,
 every BASE payload and, for small pictures, the decoding of its stream by the standard
-decoder (which must give exactly the pictures the chunk declares).
+decoder (which must give exactly the pictures the chunk declares), and every MOTION payload
+(for small pictures, its frames predicted from stand-in anchors).
 For a dinr file that names a bundled prior, its adapters are checked against that prior, as
 the decoder does before its first frame.
 It may reject the input only with :class:`DinrError`; anything else (another exception, a hang,
@@ -30,6 +31,7 @@ from exvc.bitstream.container import (
     END,
     HEAD,
     META,
+    MOTION,
     PRIOR,
     PRIOR_SHORT,
     SEGMENT,
@@ -101,6 +103,16 @@ def fuzz_one(data: bytes) -> set[str]:
         except DinrError:
             pass
     with torch.inference_mode():
+        for base, motion in zip(stream.bases, stream.motions, strict=True):
+            if motion is None:
+                continue
+            reached.add("motion")
+            if h * w <= RENDER_PIXELS:
+                from exvc.media.global_motion import expand_with_motion
+
+                anchors = (torch.full((3, h, w), 0.5) for _ in range(base.coded_frames))
+                frames = list(expand_with_motion(anchors, base.frames, base.frame_step, motion))
+                assert len(frames) == base.frames and frames[-1].shape == (3, h, w)
         for p in stream.segments:
             if p is None:  # a base alone
                 continue
@@ -205,7 +217,8 @@ def mutate_payload(data: bytes, rng: random.Random) -> bytes:
     spans = chunk_spans(data)
     if not spans:
         return data
-    segs = [i for i, (st, _, _) in enumerate(spans) if data[st] in (SEGMENT, BASE, ADAPTER)]
+    segs = [i for i, (st, _, _) in enumerate(spans)
+            if data[st] in (SEGMENT, BASE, MOTION, ADAPTER)]
     k = rng.choice(segs) if segs and rng.random() < 0.7 else rng.randrange(len(spans))
     parts = [data[:6]]
     for i, (st, p0, p1) in enumerate(spans):
@@ -254,6 +267,12 @@ def assemble(rng: random.Random) -> bytes:
                    + _uleb_field(rng, 2, 64) + _uleb_field(rng, 2, 64)
                    + bytes([rng.randint(0, 9), rng.randint(0, 2)]) + units)
         parts.append(chunk(BASE, payload))
+        if rng.random() < 0.5:
+            motion = (bytes([rng.randint(0, 3), rng.randint(0, 4), rng.randint(0, 2),
+                             rng.choice([0, 8, 16, rng.randrange(256)])])
+                      + bytes([rng.choice([0, 1, 3]) for _ in range(rng.randint(0, 6))])
+                      + rng.randbytes(4 * rng.randint(0, 3)))
+            parts.append(chunk(MOTION, motion))
     if rng.random() < 0.05:
         parts.append(chunk(rng.choice([PRIOR, PRIOR_SHORT, 0x7E, 0xC3]), rng.randbytes(8)))
     parts.append(chunk(END, b""))

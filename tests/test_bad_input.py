@@ -151,6 +151,18 @@ def _garbage_base() -> bytes:
     return write_container([head, Chunk(BASE, write_base(payload))])
 
 
+def _misplaced_motion() -> bytes:
+    """A 16x16, 4-frame file whose base (coded every frame) is followed by a MOTION chunk:
+    there is no frame between its pictures to predict."""
+    from exvc.bitstream.base import BasePayload, write_base
+    from exvc.bitstream.container import BASE, MOTION
+
+    head = read_container(DINR).chunks[0]
+    payload = BasePayload(4, 3, 16, 16, 1, 0, (b"\x40\x01garbage",))
+    return write_container([head, Chunk(BASE, write_base(payload)),
+                            Chunk(MOTION, bytes([1, 2, 0, 0, 0, 0]))])
+
+
 def _second_meta() -> bytes:
     from exvc.bitstream.header import encode_metadata
 
@@ -390,6 +402,9 @@ CASES = [
          "Error encoding 'out.dinr': the vvc base is not available here: no ffmpeg "
          "executable with libvvenc; pip install imageio-ffmpeg", setup=clip(),
          env_setup=lambda d, mp: mp.setenv("EXVC_FFMPEG", "none"), output="out.dinr"),
+    Case("base-motion-value", "`-base_motion` other than 0 or 1",
+         ["-i", "in.mkv", "-base_motion", "2", "out.dinr"], 1,
+         "Invalid value 2 for -base_motion (choose 0 or 1)", setup=clip()),
     Case("no-output", "no output file", ["-i", "in.mkv"], 1,
          "At least one output file must be specified", setup=clip()),
     # -- the output ----------------------------------------------------------------------------
@@ -521,6 +536,10 @@ CASES = [
          ["-i", "in.dinr", "out.mkv"], 1,
          "in.dinr: corrupt .dinr: the base stream of segment 0 …",
          setup=data_file("in.dinr", _garbage_base()), output="out.mkv"),
+    Case("dinr-misplaced-motion", ".dinr with a MOTION chunk for a base that codes every frame",
+         ["-i", "in.dinr", "out.mkv"], 1,
+         "in.dinr: corrupt .dinr: motion for a base with no frame between its pictures",
+         setup=data_file("in.dinr", _misplaced_motion()), output="out.mkv"),
     Case("dinr-second-meta", ".dinr with two META chunks", ["-i", "in.dinr", "out.mkv"], 1,
          "in.dinr: corrupt .dinr: chunk 2 is a second metadata chunk",
          setup=data_file("in.dinr", _second_meta()), output="out.mkv"),

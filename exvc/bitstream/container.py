@@ -16,14 +16,15 @@ from exvc.bitstream.bytesio import ByteReader, ByteWriter, DinrError, uleb_bytes
 
 __all__ = [
     "MAGIC", "VERSION_MAJOR", "VERSION_MINOR", "HEAD", "END", "SEGMENT", "ADAPTER", "PRIOR",
-    "PRIOR_SHORT", "BASE", "META", "AUDIO", "CHUNK_NAMES", "Chunk", "Container", "DinrError",
+    "PRIOR_SHORT", "BASE", "MOTION", "META", "AUDIO", "CHUNK_NAMES", "Chunk", "Container",
+    "DinrError",
     "chunk_name", "is_critical", "write_container", "read_container", "with_chunk_after_head",
     "without_chunks", "chunk_size", "payload_budget",
 ]
 
 MAGIC = b"DINR"
 VERSION_MAJOR = 1
-VERSION_MINOR = 4
+VERSION_MINOR = 5
 PREAMBLE_SIZE = len(MAGIC) + 2
 END_SIZE = 6  # type, zero length, CRC
 
@@ -34,14 +35,16 @@ ADAPTER = 0x20  # LoRA adapter deltas for the next segment (dinr)
 PRIOR = 0x21  # identity of the diffusion prior and the sampler (dinr), long form (1.0, 1.1)
 PRIOR_SHORT = 0x22  # the same with an 8-byte identity and no name (dinr, since 1.2)
 BASE = 0x30  # a segment's pictures coded by a standard codec (since 1.3)
+MOTION = 0x31  # global motion and masks predicting the frames between a base's pictures (1.5)
 META = 0x81
 AUDIO = 0x82  # the first audio stream as Opus packets (ancillary, since 1.4)
 
 CHUNK_NAMES = {HEAD: "header", END: "end", SEGMENT: "segment", ADAPTER: "adapter", PRIOR: "prior",
-               PRIOR_SHORT: "prior", BASE: "base", META: "metadata", AUDIO: "audio"}
+               PRIOR_SHORT: "prior", BASE: "base", MOTION: "motion", META: "metadata",
+               AUDIO: "audio"}
 # Types this reader can interpret; an unknown critical type is refused with "needs a newer
 # exvc".
-KNOWN_TYPES = frozenset({HEAD, END, SEGMENT, ADAPTER, PRIOR, PRIOR_SHORT, BASE, META,
+KNOWN_TYPES = frozenset({HEAD, END, SEGMENT, ADAPTER, PRIOR, PRIOR_SHORT, BASE, MOTION, META,
                          AUDIO})
 
 

@@ -124,8 +124,11 @@ OPTIONS: tuple[OptionDef, ...] = (
     OptionDef("base_scale", OUTPUT, "N", "code the base at 1/N of the output width and height "
               "(1, 2 or 4); default: measured", "base_scale", values.parse_count),
     OptionDef("base_framestep", OUTPUT, "N", "code every Nth frame of the base (1, 2, 4 or 8; "
-              "the decoder blends the others); default: measured", "base_framestep",
+              "the decoder predicts the others); default: measured", "base_framestep",
               values.parse_count),
+    OptionDef("base_motion", OUTPUT, "0|1", "predict the frames between the base's pictures "
+              "by global motion and blend masks where that pays (1, default: measured) or "
+              "blend them by time (0)", "base_motion", values.parse_count),
     OptionDef("an", OUTPUT, None, "no audio: the input's first audio stream is kept "
               "otherwise (Opus in a .dinr)", "no_audio", _flag(True)),
     OptionDef("map", OUTPUT, "SPEC", "streams to keep: 0, 0:v, 0:v:0, 0:a, 0:a:0, with ? for "

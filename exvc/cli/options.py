@@ -71,6 +71,7 @@ class OutputSpec(FileSpec):
     base: str | None = None
     base_scale: int | None = None
     base_framestep: int | None = None
+    base_motion: int | None = None
     no_audio: bool = False
     maps: list[MapSpec] = field(default_factory=list)
     audio_bitrate: int | None = None

@@ -81,10 +81,11 @@ def decode_video(data: bytes, threads: int | None = None, band_bytes: int = BAND
             out[:, y0:y1] = model.render_rows(latents, t, y0, y1).clamp_(0, 1)
         return out
 
-    def condition(p, base) -> Iterator[torch.Tensor]:
-        """A segment's condition frames: the base, the INR, or the base plus the INR's
-        residual (section 13.4)."""
-        bframes = _base_frames(base, h, w, threads) if base is not None else None
+    def condition(p, base, motion) -> Iterator[torch.Tensor]:
+        """A segment's condition frames: the base (with the frames between its pictures
+        predicted by ``motion``, section 15), the INR, or the base plus the INR's residual
+        (section 13.4)."""
+        bframes = _base_frames(base, motion, h, w, threads) if base is not None else None
         if p is None:
             yield from bframes
             return
@@ -100,11 +101,11 @@ def decode_video(data: bytes, threads: int | None = None, band_bytes: int = BAND
 
     def frames() -> Iterator[np.ndarray]:
         try:
-            for p, base, adapter in zip(stream.segments, stream.bases, stream.adapters,
-                                        strict=True):
+            for p, base, motion, adapter in zip(stream.segments, stream.bases, stream.motions,
+                                                stream.adapters, strict=True):
                 if diffusion is not None:
                     diffusion.use_adapter(adapter)
-                for frame in condition(p, base):
+                for frame in condition(p, base, motion):
                     if diffusion is not None:
                         frame = diffusion.refine(frame)
                     yield frame.numpy()
@@ -121,13 +122,13 @@ def decode_video(data: bytes, threads: int | None = None, band_bytes: int = BAND
     return info, confined(frames(), computing)
 
 
-def _base_frames(base, height: int, width: int, threads: int | None) -> Iterator:
+def _base_frames(base, motion, height: int, width: int, threads: int | None) -> Iterator:
     from exvc.bitstream.base import to_decoder
     from exvc.media.base_video import base_frames
 
     return base_frames(base.codec_name, to_decoder(base.codec, base.units),
                        (base.width, base.height), base.frames, base.frame_step,
-                       (height, width), threads)
+                       (height, width), threads, motion)
 
 
 def check_bases(bases: list, height: int, width: int, threads: int | None = None) -> None:

@@ -20,6 +20,7 @@ from exvc.bitstream.container import (
     BASE,
     HEAD,
     META,
+    MOTION,
     PRIOR,
     PRIOR_SHORT,
     SEGMENT,
@@ -29,6 +30,7 @@ from exvc.bitstream.container import (
     read_container,
 )
 from exvc.bitstream.header import CODEC_DINR, MAX_PIXELS_PER_BYTE, Header, decode_metadata
+from exvc.bitstream.motion import describe_motion
 from exvc.bitstream.prior_chunk import read_prior, read_prior_short
 from exvc.media.types import ColourInfo, VideoInfo
 
@@ -106,6 +108,10 @@ def _describe(data: bytes, container: Container, header: Header) -> DinrInfo:
                 enhanced = segment_index
             else:
                 segment_index += 1
+        elif chunk.type == MOTION:
+            name = f"motion {segment_index - (enhanced != segment_index)}"
+            if layers:
+                layers[-1] += f"; {describe_motion(chunk.payload)}, {size} B"
         sections.append((name, size))
     colour = ColourInfo(header.matrix, header.primaries, header.transfer, bool(header.full_range))
     video = VideoInfo(header.width, header.height, Fraction(header.fps_num, header.fps_den),
@@ -135,14 +141,17 @@ def _describe_base(base, header: Header) -> str:
 @dataclass
 class ParsedStream:
     """Everything a decode needs, parsed. Segment ``i`` is ``bases[i]`` (a BasePayload or
-    None), ``segments[i]`` (its INR SegmentPayload: the condition itself, or the residual
-    over the base; None for a base alone) and ``adapters[i]`` (AdapterPayload or None)."""
+    None), ``motions[i]`` (the MotionPayload that predicts the frames between the base's
+    pictures, or None), ``segments[i]`` (its INR SegmentPayload: the condition itself, or
+    the residual over the base; None for a base alone) and ``adapters[i]`` (AdapterPayload
+    or None)."""
 
     info: DinrInfo
     segments: list
     adapters: list
     prior: object | None  # PriorRecord for dinr files
     bases: list = field(default_factory=list)
+    motions: list = field(default_factory=list)
 
 
 def parse_segments(data: bytes) -> tuple[DinrInfo, list]:
@@ -183,6 +192,7 @@ def parse_stream(data: bytes) -> ParsedStream:
     from exvc.bitstream.adapter import read_adapter
     from exvc.bitstream.base import read_base
     from exvc.bitstream.entropy import TableBudget
+    from exvc.bitstream.motion import read_motion
     from exvc.bitstream.segment import read_segment
     from exvc.models.config import INRConfig
     from exvc.models.quantize import segment_layout
@@ -197,31 +207,38 @@ def parse_stream(data: bytes) -> ParsedStream:
     stream = ParsedStream(info, [], [], info.prior, [])
     tables = TableBudget(len(data))
     pending = None  # the adapter of the next segment
-    base = None  # a base waiting for its enhancement SEGMENT
+    base = None  # the base of the open segment: a MOTION or its enhancement may follow
+    motion = None
     total = 0
 
-    def close(inr, base_payload) -> None:
-        nonlocal pending, total
+    def close(inr) -> None:
+        nonlocal pending, base, motion, total
         stream.segments.append(inr)
-        stream.bases.append(base_payload)
+        stream.bases.append(base)
+        stream.motions.append(motion)
         stream.adapters.append(pending)
-        pending = None
-        total += (base_payload or inr).frames
+        total += (base or inr).frames
+        pending = base = motion = None
 
     for chunk in container.chunks:
         if not is_critical(chunk.type):
             continue  # ancillary chunks may stand between a segment's chunks (section 4.4)
+        if chunk.type == MOTION:
+            if base is None or motion is not None:
+                raise DinrError("corrupt .dinr: a motion chunk must follow a base")
+            motion = read_motion(chunk.payload, base.frames, base.frame_step, h, w, tables)
+            if not base.enhancement:
+                close(None)
+            continue
+        if base is not None and not base.enhancement:
+            close(None)
         if base is not None and chunk.type != SEGMENT:
             raise DinrError("corrupt .dinr: a base that announces an enhancement must be "
                             "followed by a segment")
         if chunk.type == ADAPTER:
             pending = read_adapter(chunk.payload, tables)
         elif chunk.type == BASE:
-            parsed = read_base(chunk.payload, w, h, seg_frames)
-            if parsed.enhancement:
-                base = parsed
-            else:
-                close(None, parsed)
+            base = read_base(chunk.payload, w, h, seg_frames)
         elif chunk.type == SEGMENT:
             p = read_segment(chunk.payload, INRConfig.field_count(),
                              lambda cfg, n: segment_layout(cfg, n, h, w),
@@ -229,13 +246,14 @@ def parse_stream(data: bytes) -> ParsedStream:
             if base is not None and p.frames != base.frames:
                 raise DinrError(f"corrupt .dinr: an enhancement of {p.frames} frames over a "
                                 f"base of {base.frames}")
-            close(p, base)
-            base = None
+            close(p)
         if total > header.frames:
             break
-    if base is not None:
+    if base is not None and base.enhancement:
         raise DinrError("corrupt .dinr: a base that announces an enhancement must be "
                         "followed by a segment")
+    if base is not None:
+        close(None)
     if total != header.frames:
         held = total if total <= header.frames else "more"
         raise DinrError(f"corrupt .dinr: segments hold {held} frames, header says "

@@ -19,10 +19,15 @@ from fractions import Fraction
 import torch
 
 from exvc.bitstream.base import BASE_CODECS, BasePayload, pack, to_decoder, write_base
+from exvc.bitstream.container import BASE, MOTION, Chunk, chunk_size
+from exvc.bitstream.motion import MotionPayload, write_motion
+from exvc.encode.motion_estimation import MotionChoice
+from exvc.encode.perception import as_delivered, judge
 from exvc.encode.rate_control import BudgetError
 from exvc.media import base_codecs
 from exvc.media.base_codecs import RateSetting
 from exvc.media.base_video import base_frames, to_pictures
+from exvc.media.global_motion import LINEAR, NEAREST
 
 CODEC_IDS = {name: code for code, name in BASE_CODECS.items()}
 FILL = 0.985  # a payload at or above this share of its budget ends the search
@@ -33,6 +38,9 @@ _MIN_TIMEOUT, _MAX_TIMEOUT = 20.0, 120.0  # seconds a search encode may take (10
 # the overhead before the first encode (parameter sets, picture headers).
 _GUESS_HEADER = 300
 _GUESS_PER_PICTURE = 12
+# How much PSNR (dB, whole segment) the judge's preference between the time blend and the
+# motion-predicted frames may cost against the best of them.
+PSNR_SLACK = 0.5
 
 
 @dataclass(frozen=True)
@@ -60,17 +68,32 @@ class BaseConfig:
 
 @dataclass
 class CodedBase:
-    """A base payload within its budget and the frames the decoder rebuilds from it."""
+    """A base payload within its budget, the MOTION payload that predicts the frames between
+    its pictures (None: blended by time), and the frames the decoder rebuilds from both."""
 
     config: BaseConfig
     payload: BasePayload
     size: int  # BASE payload bytes
     setting: RateSetting
     frames: torch.Tensor  # (T, 3, H, W) in [0, 1]
+    motion: MotionChoice | None = None
 
     def with_enhancement(self) -> bytes:
         """The payload bytes announcing an enhancement SEGMENT."""
         return write_base(replace(self.payload, enhancement=1))
+
+    def chunks(self, enhancement: bool = False) -> list[Chunk]:
+        """BASE, then MOTION if any."""
+        data = self.with_enhancement() if enhancement else write_base(self.payload)
+        out = [Chunk(BASE, data)]
+        if self.motion is not None:
+            out.append(Chunk(MOTION, self.motion.data))
+        return out
+
+    @property
+    def chunk_bytes(self) -> int:
+        """What its chunks take in the file."""
+        return chunk_size(self.size) + (self.motion.chunk_bytes if self.motion else 0)
 
 
 def code_base(video: torch.Tensor, budget: int, config: BaseConfig, fps: Fraction,
@@ -174,16 +197,36 @@ def _next_request(tried: list[tuple[float, int]], aim: float) -> float:
     return min(4 * r0, max(r0 / 4, guess))
 
 
-def render(payload: BasePayload, height: int, width: int,
-           threads: int | None = None) -> torch.Tensor:
-    """The frames a decoder rebuilds from ``payload`` (T, 3, H, W)."""
+def render(payload: BasePayload, height: int, width: int, threads: int | None = None,
+           motion: MotionPayload | None = None) -> torch.Tensor:
+    """The frames a decoder rebuilds from ``payload`` and ``motion`` (T, 3, H, W)."""
     with torch.no_grad():
         return torch.stack(list(base_frames(
             payload.codec_name, to_decoder(payload.codec, payload.units),
             (payload.width, payload.height), payload.frames, payload.frame_step,
-            (height, width), threads)))
+            (height, width), threads, motion)))
 
 
-def min_bytes_guess(config: BaseConfig, frames: int) -> int:
-    """A rough floor of a base's size, to skip configurations that cannot fit."""
-    return _GUESS_HEADER // 2 + math.ceil(frames / config.step) * _GUESS_PER_PICTURE // 2
+def with_motion(plain: CodedBase, moved: CodedBase, motion: MotionChoice,
+                video: torch.Tensor, threads: int | None = None) -> CodedBase:
+    """The better for the judge of ``plain`` (blended by time) and ``moved`` (the same
+    configuration coded for the bytes ``motion`` leaves) with ``motion`` under either blend
+    rule (linear in time, the nearer anchor). A candidate may cost at most PSNR_SLACK dB
+    against the best PSNR of the three."""
+    _, _, h, w = video.shape
+    options = [(plain.frames, None)]
+    for blend in (LINEAR, NEAREST):
+        payload = replace(motion.payload, blend=blend)
+        data = write_motion(payload, *_segment_shape(moved.payload, h, w))
+        m = replace(motion, payload=payload, data=data)
+        options.append((render(moved.payload, h, w, threads, payload), m))
+    judged = [judge(as_delivered(f), video) for f, _ in options]
+    top = max(j.psnr for j in judged)
+    best = min(range(len(options)), key=lambda i: judged[i].score
+               if judged[i].psnr >= top - PSNR_SLACK else float("inf"))
+    frames, chosen = options[best]
+    return plain if chosen is None else replace(moved, frames=frames, motion=chosen)
+
+
+def _segment_shape(payload: BasePayload, height: int, width: int) -> tuple[int, ...]:
+    return payload.frames, payload.frame_step, height, width

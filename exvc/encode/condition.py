@@ -19,10 +19,11 @@ from fractions import Fraction
 
 import torch
 
-from exvc.bitstream.base import RESIDUAL_OFFSET, write_base
-from exvc.bitstream.container import BASE, SEGMENT, Chunk, chunk_size, payload_budget
+from exvc.bitstream.base import RESIDUAL_OFFSET
+from exvc.bitstream.container import SEGMENT, Chunk, chunk_size, payload_budget
 from exvc.bitstream.segment import write_segment
-from exvc.encode.base_coder import FILL, BaseConfig, CodedBase, code_base
+from exvc.encode.base_coder import FILL, BaseConfig, CodedBase, code_base, with_motion
+from exvc.encode.motion_estimation import MotionChoice, estimate_motion
 from exvc.encode.rate_control import BudgetError, QuantizedSegment
 from exvc.encode.segment_coder import MIN_SEGMENT_BUDGET, FittedSegment
 from exvc.media.base_codecs import BaseCodecError
@@ -30,16 +31,48 @@ from exvc.media.base_codecs import BaseCodecError
 
 @dataclass
 class BaseJob:
-    """What re-coding a base needs besides its budget."""
+    """What re-coding a base needs besides its budget. ``motion``: whether the frames
+    between a base's pictures may be predicted by global motion (a MOTION chunk, when it
+    pays: ``exvc.encode.motion_estimation``)."""
 
     video: torch.Tensor
     fps: Fraction
     preset: str
     threads: int | None = None
+    motion: bool = True
+    _motions: dict = field(default_factory=dict, repr=False)
+    _warps: dict = field(default_factory=dict, repr=False)  # estimate_motion's cache
+    _no_motion: set = field(default_factory=set, repr=False)  # configs motion lost on
 
     def code(self, config: BaseConfig, total: int, thorough: bool = False) -> CodedBase:
-        return code_base(self.video, payload_budget(total), config, self.fps, self.preset,
-                         self.threads, thorough)
+        """``config``'s base within ``total`` chunk bytes, with a MOTION chunk where that
+        measures better at equal bytes: the base is coded twice, once for all the bytes and
+        blended by time, once for what the motion leaves, and the judge picks
+        (``with_motion``). Where motion loses, later codings of ``config`` skip it."""
+        plain = code_base(self.video, payload_budget(total), config, self.fps, self.preset,
+                          self.threads, thorough)
+        motion = None if config in self._no_motion else self.motion_for(config.step, total)
+        if motion is None:
+            return plain
+        try:
+            moved = code_base(self.video, payload_budget(total - motion.chunk_bytes), config,
+                              self.fps, self.preset, self.threads, thorough)
+        except BudgetError:
+            return plain
+        chosen = with_motion(plain, moved, motion, self.video, self.threads)
+        if chosen.motion is None:
+            self._no_motion.add(config)
+        return chosen
+
+    def motion_for(self, step: int, total: int) -> MotionChoice | None:
+        """The motion estimated for a base coded every ``step`` frames within ``total``
+        bytes (None: none pays, or motion is off); estimated once per step and budget."""
+        if not self.motion or step < 2:
+            return None
+        key = (step, total)
+        if key not in self._motions:
+            self._motions[key] = estimate_motion(self.video, step, total, self._warps)
+        return self._motions[key]
 
 
 @dataclass
@@ -72,18 +105,18 @@ class BaseCondition(Condition):
         return cls(config.describe(), coded.frames, coded, job)
 
     def chunks(self) -> list[Chunk]:
-        return [Chunk(BASE, write_base(self.coded.payload))]
+        return self.coded.chunks()
 
     def filled(self, total: int) -> BaseCondition:
         """This base coded again with a thorough rate search when it leaves more than
         ``1 - FILL`` of ``total`` unspent (the file's rate accuracy); itself otherwise."""
-        if chunk_size(self.coded.size) >= FILL * total:
+        if self.coded.chunk_bytes >= FILL * total:
             return self
         try:
             fuller = BaseCondition.code(self.job, self.coded.config, total, thorough=True)
         except (BudgetError, BaseCodecError):
             return self
-        return fuller if fuller.coded.size > self.coded.size else self
+        return fuller if fuller.coded.chunk_bytes > self.coded.chunk_bytes else self
 
     def recode(self, total: int) -> BaseCondition:
         return BaseCondition.code(self.job, self.coded.config, total)
@@ -116,13 +149,13 @@ class EnhancedCondition(Condition):
 
     @classmethod
     def combine(cls, base: CodedBase, fitted: FittedSegment, total: int) -> EnhancedCondition:
-        rest = total - chunk_size(base.size)
+        rest = total - base.chunk_bytes
         inr = InrCondition.quantize(fitted, rest)
         frames = (base.frames + inr.frames - RESIDUAL_OFFSET).clamp(0, 1)
         return cls(f"{base.config.describe()} + inr", frames, base, inr)
 
     def chunks(self) -> list[Chunk]:
-        return [Chunk(BASE, self.base.with_enhancement())] + self.inr.chunks()
+        return self.base.chunks(enhancement=True) + self.inr.chunks()
 
     def recode(self, total: int) -> EnhancedCondition:
         return EnhancedCondition.combine(self.base, self.inr.fitted, total)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from exvc.bitstream.container import chunk_size, payload_budget
+from exvc.bitstream.container import payload_budget
 from exvc.encode.base_coder import BaseConfig
 from exvc.encode.condition import (
     BaseCondition,
@@ -167,6 +167,6 @@ def _enhanced(video: torch.Tensor, total: int, config: BaseConfig, job: BaseJob,
               seed: int, report) -> EnhancedCondition:
     """``config``'s base for most of the budget and an INR of the residual for the rest."""
     base = job.code(config, round((1 - ENHANCEMENT_SHARE) * total))
-    rest = payload_budget(total - chunk_size(base.size))
+    rest = payload_budget(total - base.chunk_bytes)
     fitted = fit_inr(residual_target(video, base), rest, plan, seed, report)
     return EnhancedCondition.combine(base, fitted, total)

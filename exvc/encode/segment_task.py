@@ -122,8 +122,10 @@ class SegmentCoder:
 class BaseLayers:
     """The base-layer candidates of a dinr file and what coding a base needs."""
 
-    def __init__(self, candidates, fps, preset: str, threads: int | None) -> None:
+    def __init__(self, candidates, fps, preset: str, threads: int | None,
+                 motion: bool = True) -> None:
         self.candidates, self.fps, self.preset, self.threads = candidates, fps, preset, threads
+        self.motion = motion
 
     @classmethod
     def create(cls, settings: EncodeSettings, info: VideoInfo, plan: Plan,
@@ -133,12 +135,12 @@ class BaseLayers:
         if settings.base == "none":
             return None
         cands = candidates_for(settings, plan.base, info.width, info.height)
-        return cls(cands, info.fps, plan.name, threads)
+        return cls(cands, info.fps, plan.name, threads, settings.base_motion)
 
     def job(self, video):
         from exvc.encode.condition import BaseJob
 
-        return BaseJob(video, self.fps, self.preset, self.threads)
+        return BaseJob(video, self.fps, self.preset, self.threads, self.motion)
 
 
 class DinrContext:

@@ -38,6 +38,9 @@ class EncodeSettings:
     base: str | None = None
     base_scale: int | None = None
     base_framestep: int | None = None
+    # Whether the frames between a base's pictures may be predicted by global motion and
+    # masks (a MOTION chunk, kept where it measures better; False: blended by time).
+    base_motion: bool = True
 
 
 @dataclass

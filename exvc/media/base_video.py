@@ -11,14 +11,19 @@ use the conversions defined here, which bitstream_spec.md section 13.3 makes nor
   half-pixel centres, edges repeated: PyTorch's ``interpolate(mode="bicubic")``).
 - Output frame ``i`` of a segment coded every ``step`` frames lies between coded pictures
   ``i // step`` and the next; it is their linear blend, or the last picture when there is no
-  next.
+  next. With a MOTION chunk it is predicted from the two pictures at the output size, each
+  warped by its global motion and blended by a mask (``exvc.media.global_motion``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from exvc.media.global_motion import Prediction
 
 KR, KB = 0.299, 0.114
 KG = 1.0 - KR - KB
@@ -113,14 +118,24 @@ def expand_frames(pictures: Iterable, frames: int, step: int) -> Iterator:
 
 
 def base_frames(codec: str, stream: bytes, coded: tuple[int, int], frames: int, step: int,
-                size: tuple[int, int], threads: int | None = None) -> Iterator:
+                size: tuple[int, int], threads: int | None = None,
+                motion: Prediction | None = None) -> Iterator:
     """The ``frames`` output frames (3, H, W) float tensors in [0, 1] at ``size`` = (H, W)
     of a decoder-ready base ``stream`` whose pictures are ``coded`` = (w, h), one every
-    ``step`` frames. Raises ``BaseCodecError`` (lazily, while iterating) for a stream that
-    does not decode to exactly that."""
+    ``step`` frames. ``motion``: how each frame between pictures is predicted from the
+    pictures at the output size (``exvc.media.global_motion``, a MOTION chunk); without it,
+    blended at the coded size. Raises ``BaseCodecError`` (lazily, while iterating) for
+    a stream that does not decode to exactly that."""
     from exvc.media.base_codecs import decode
 
     count = -(-frames // step)
     pictures = (to_rgb(p, depth) for p, depth in decode(codec, stream, *coded, count, threads))
+    if motion is not None:
+        from exvc.media.global_motion import expand_with_motion
+
+        anchors = (to_output_size(p, size) for p in pictures)
+        for frame in expand_with_motion(anchors, frames, step, motion):
+            yield frame.clamp(0, 1)
+        return
     for frame in expand_frames(pictures, frames, step):
         yield to_output_size(frame, size)

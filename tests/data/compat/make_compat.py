@@ -100,6 +100,36 @@ def enhanced_file() -> bytes:
     return write_container([Chunk(HEAD, header.to_bytes()), *cond.chunks()])
 
 
+MOTION_CASE = "base_vvc_motion_48x32_11f"  # a VVC base every 4 frames with a MOTION chunk
+
+
+def motion_file() -> bytes:
+    """A base coded every 4 frames of a panned pattern with the encoder's affine motion and
+    a mask (since 1.5): made from the encoder's parts, so that the file holds a MOTION chunk
+    whether or not the encoder's judge would keep it on so small a clip."""
+    import torch
+
+    from exvc.bitstream.container import BASE, MOTION
+    from exvc.bitstream.motion import AFFINE, MotionPayload, write_motion
+    from exvc.encode.base_coder import BaseConfig, code_base
+    from exvc.encode.encoder import make_header
+    from exvc.encode.motion_estimation import choose_masks, estimate_warps, gray_small, quantise
+
+    w, h, n, step = 48, 32, 11, 4
+    info = VideoInfo(w, h, Fraction(25), pix_fmt="yuv420p", bit_depth=8, frames=n)
+    wide = np.stack(pattern(n, 2 * w, h))
+    video = torch.from_numpy(np.stack([f[:, :, 2 * i:2 * i + w] for i, f in enumerate(wide)]))
+    base = code_base(video, 900, BaseConfig("vvc", 1, step), info.fps, "ultrafast")
+    warps = estimate_warps(video, step, affine=True)
+    motions = quantise(warps, gray_small(video), step, AFFINE, 2, h, w)
+    motions = choose_masks(video, video, step, motions, 2, 8)
+    payload = MotionPayload(AFFINE, 2, 1, 8, tuple(motions))
+    header = make_header(info, EncodeSettings(bpp=1.0, codec="inr", seed=7), n)
+    data = write_motion(payload, n, step, h, w)
+    return write_container([Chunk(HEAD, header.to_bytes()),
+                            Chunk(BASE, base.chunks()[0].payload), Chunk(MOTION, data)])
+
+
 PRIOR_BASE = "base_vvc_prior_32x24_6f"  # a VVC base refined by the bundled prior
 
 
@@ -202,13 +232,15 @@ def main() -> None:
     future = HERE / f"v{VERSION_MAJOR}.9-synthetic"
     future.mkdir(exist_ok=True)
     for name, case in [*CASES.items(), (ENHANCED, None), (PRIOR_BASE, None),
-                       *ADAPTER_CASES.items()]:
+                       *ADAPTER_CASES.items(), (MOTION_CASE, None)]:
         if f"{version}/{name}" in manifest:
             continue  # written once: a shipped file is never regenerated
         if name == ENHANCED:
             w, h, n, meta, data = 32, 24, 6, {}, enhanced_file()
         elif name == PRIOR_BASE:
             w, h, n, meta, data = 32, 24, 6, {}, prior_file()
+        elif name == MOTION_CASE:
+            w, h, n, meta, data = 48, 32, 11, {}, motion_file()
         elif name in ADAPTER_CASES:
             w, h, n, meta, data = 32, 24, 6, {}, adapter_file(case)
         else:
