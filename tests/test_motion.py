@@ -268,3 +268,17 @@ def test_motion_chunks_stand_only_after_a_base(coded, order, message):
     else:
         with pytest.raises(DinrError, match=message):
             parse_stream(data)
+
+
+def test_the_preset_decides_unless_base_motion_is_given():
+    from exvc.encode.presets import preset_plan
+    from exvc.encode.segment_task import BaseLayers
+
+    info = VideoInfo(W, H, Fraction(25), frames=8)
+
+    def motion(preset: str, **given) -> bool:
+        settings = EncodeSettings(bpp=0.1, preset=preset, **given)
+        return BaseLayers.create(settings, info, preset_plan(preset), 1).motion
+
+    assert not motion("fast") and motion("slow")
+    assert motion("fast", base_motion=True) and not motion("slow", base_motion=False)

@@ -127,8 +127,9 @@ OPTIONS: tuple[OptionDef, ...] = (
               "the decoder predicts the others); default: measured", "base_framestep",
               values.parse_count),
     OptionDef("base_motion", OUTPUT, "0|1", "predict the frames between the base's pictures "
-              "by global motion and blend masks where that pays (1, default: measured) or "
-              "blend them by time (0)", "base_motion", values.parse_count),
+              "by global motion and blend masks where that measures better (1) or blend them "
+              "by time (0); default: 1 at -preset slow and slower", "base_motion",
+              values.parse_count),
     OptionDef("an", OUTPUT, None, "no audio: the input's first audio stream is kept "
               "otherwise (Opus in a .dinr)", "no_audio", _flag(True)),
     OptionDef("map", OUTPUT, "SPEC", "streams to keep: 0, 0:v, 0:v:0, 0:a, 0:a:0, with ? for "

@@ -47,6 +47,10 @@ class BaseSearch:
     # The preset whose encoder settings the candidates are searched at (None: this one); the
     # chosen configuration alone is then coded again at this preset (docs/base.md, "Speed").
     search_preset: str | None = None
+    # Whether a base with a frame step also competes with a MOTION chunk (coded twice): on
+    # the development clips it never paid at fast (docs/motion.md), so only the slow presets
+    # spend the time.
+    motion: bool = False
 
 
 _BASE_SEARCH = {
@@ -58,11 +62,12 @@ _BASE_SEARCH = {
     # not at medium: searched at faster, one of four measured files chose a worse
     # configuration (0.7 dB less; docs/base.md, "Speed")
     "medium": BaseSearch(scales=(1, 2, 4), steps=(1, 2, 4, 8)),
-    "slow": BaseSearch("all", (1, 2, 4), (1, 2, 4), ("rate", "rate2"), inr=True, adapters=True),
+    "slow": BaseSearch("all", (1, 2, 4), (1, 2, 4, 8), ("rate", "rate2"), inr=True,
+                       adapters=True, motion=True),
     "slower": BaseSearch("all", (1, 2, 4), (1, 2, 4, 8), ("rate", "rate2"), inr=True,
-                         adapters=True),
+                         adapters=True, motion=True),
     "veryslow": BaseSearch("all", (1, 2, 4), (1, 2, 4, 8), ("rate", "rate2"), inr=True,
-                           adapters=True),
+                           adapters=True, motion=True),
 }
 
 

@@ -123,7 +123,7 @@ class BaseLayers:
     """The base-layer candidates of a dinr file and what coding a base needs."""
 
     def __init__(self, candidates, fps, preset: str, threads: int | None,
-                 motion: bool = True) -> None:
+                 motion: bool = False) -> None:
         self.candidates, self.fps, self.preset, self.threads = candidates, fps, preset, threads
         self.motion = motion
 
@@ -135,7 +135,8 @@ class BaseLayers:
         if settings.base == "none":
             return None
         cands = candidates_for(settings, plan.base, info.width, info.height)
-        return cls(cands, info.fps, plan.name, threads, settings.base_motion)
+        motion = plan.base.motion if settings.base_motion is None else settings.base_motion
+        return cls(cands, info.fps, plan.name, threads, motion)
 
     def job(self, video):
         from exvc.encode.condition import BaseJob

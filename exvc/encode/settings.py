@@ -39,8 +39,9 @@ class EncodeSettings:
     base_scale: int | None = None
     base_framestep: int | None = None
     # Whether the frames between a base's pictures may be predicted by global motion and
-    # masks (a MOTION chunk, kept where it measures better; False: blended by time).
-    base_motion: bool = True
+    # masks (a MOTION chunk, kept where it measures better; False: blended by time; None: as
+    # the preset says, on at slow and slower presets).
+    base_motion: bool | None = None
 
 
 @dataclass
