@@ -212,7 +212,7 @@ def _header(frames: int, codec: str = "inr") -> bytes:
 def coded():
     """A panned clip's base every 4 frames, with the motion the encoder keeps for it."""
     video = panning()
-    job = BaseJob(video, Fraction(25), "ultrafast")
+    job = BaseJob(video, Fraction(25), "ultrafast", motion=True)
     return video, job.code(BaseConfig(CODEC, 1, 4), 3000)
 
 

@@ -39,7 +39,7 @@ class BaseJob:
     fps: Fraction
     preset: str
     threads: int | None = None
-    motion: bool = True
+    motion: bool = False
     _motions: dict = field(default_factory=dict, repr=False)
     _warps: dict = field(default_factory=dict, repr=False)  # estimate_motion's cache
     _no_motion: set = field(default_factory=set, repr=False)  # configs motion lost on
