@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from exvc.bench.clips import development_clips, load_clip
-from exvc.encode.motion_estimation import estimate_warps
+from exvc.encode.motion_estimation import estimate_warps, to_params
 from exvc.media.global_motion import warp
 
 PRECISION = 2
@@ -33,13 +33,6 @@ def clip_tensor(spec) -> torch.Tensor:
     if v.shape[-1] == 3:
         v = v.permute(0, 3, 1, 2)
     return v / 255 if v.max() > 1.5 else v
-
-
-def to_int_params(v: torch.Tensor, h: int, w: int) -> tuple[int, ...]:
-    unit = 1 << PRECISION
-    sx, sy = unit * w / 2, unit * h / 2
-    tx, ty, a, b, c, d = (float(x) for x in v)
-    return tuple(int(round(x)) for x in (tx * sx, ty * sy, a * sx, b * sx, c * sy, d * sy))
 
 
 def ecc_warps(video: torch.Tensor, step: int) -> list[torch.Tensor] | None:
@@ -79,7 +72,7 @@ def psnr_of(video: torch.Tensor, step: int, warps) -> float:
     between = [i for i in range(len(video)) if i % step]
     err = 0.0
     for i, v in zip(between, warps, strict=True):
-        pred = warp(video[i - i % step], to_int_params(v, h, w), PRECISION).clamp(0, 1)
+        pred = warp(video[i - i % step], to_params(v, PRECISION, h, w), PRECISION).clamp(0, 1)
         err += float(((pred - video[i]) ** 2).mean())
     return 10 * math.log10(len(between) / err)
 

@@ -29,6 +29,7 @@ from exvc.bitstream.motion import (
     FrameMotion,
     MotionPayload,
     between_frames,
+    last_anchor,
     rdiv,
     read_motion,
     write_motion,
@@ -51,7 +52,7 @@ def motions(frames: int, step: int, affine: bool = False, cell: int = 0,
             seed: int = 0) -> tuple[FrameMotion, ...]:
     """Arbitrary motions for every frame between anchors (a mask where there is a next)."""
     rng = np.random.default_rng(seed)
-    last = (-(-frames // step) - 1) * step
+    last = last_anchor(frames, step)
     n = 6 if affine else 2
     out = []
     for i in range(frames):
@@ -86,7 +87,7 @@ def test_a_motion_payload_round_trips(frames, step, model, cell):
 
 def test_steady_motion_is_predicted_and_costs_almost_nothing():
     frames, step = 33, 8
-    last = (-(-frames // step) - 1) * step
+    last = last_anchor(frames, step)
     steady = tuple(FrameMotion((3 * (i % step), -(i % step), 0, 0, 0, 0),
                                (-3 * (step - i % step), step - i % step, 0, 0, 0, 0)
                                if i < last else None)

@@ -60,6 +60,11 @@ def between_frames(frames: int, step: int) -> tuple[int, int]:
     return frames - anchors, (anchors - 1) * (step - 1)
 
 
+def last_anchor(frames: int, step: int) -> int:
+    """The last coded picture's frame: frames after it have no next anchor."""
+    return (-(-frames // step) - 1) * step
+
+
 def mask_shape(cell: int, height: int, width: int) -> tuple[int, int]:
     """(rows, cols) of a mask of ``cell``-pixel cells over a ``width`` x ``height`` frame."""
     return -(-height // cell), -(-width // cell)
@@ -73,8 +78,8 @@ def rdiv(n: int, d: int) -> int:
 def _layout(frames: int, step: int) -> list[tuple[int, int, bool]]:
     """(frame, offset after its previous anchor, has a next anchor) of each frame between
     anchors of a segment of ``frames`` frames coded every ``step``."""
-    last_anchor = (-(-frames // step) - 1) * step
-    return [(i, i % step, i < last_anchor) for i in range(frames) if i % step]
+    last = last_anchor(frames, step)
+    return [(i, i % step, i < last) for i in range(frames) if i % step]
 
 
 def predict_previous(previous: dict[int, list[int]], frame: int, offset: int, step: int,
@@ -188,12 +193,13 @@ def read_motion(data: bytes, frames: int, step: int, height: int, width: int,
             j += 1
         if any(abs(v) > MAX_PARAM for v in params + (following or [])):
             raise DinrError(f"corrupt .dinr: a motion parameter beyond {MAX_PARAM}")
-        motions.append(FrameMotion(_six(params), _six(following) if following else None,
+        motions.append(FrameMotion(padded(params), padded(following) if following else None,
                                    mask))
     return MotionPayload(model, precision, blend, cell, tuple(motions))
 
 
-def _six(params: list[int]) -> tuple[int, ...]:
+def padded(params: list[int]) -> tuple[int, ...]:
+    """A model's parameters as the 6 of ``FrameMotion`` (the affine terms 0)."""
     return tuple(params) + (0,) * (6 - len(params))
 
 

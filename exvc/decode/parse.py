@@ -30,7 +30,6 @@ from exvc.bitstream.container import (
     read_container,
 )
 from exvc.bitstream.header import CODEC_DINR, MAX_PIXELS_PER_BYTE, Header, decode_metadata
-from exvc.bitstream.motion import describe_motion
 from exvc.bitstream.prior_chunk import read_prior, read_prior_short
 from exvc.media.types import ColourInfo, VideoInfo
 
@@ -109,6 +108,8 @@ def _describe(data: bytes, container: Container, header: Header) -> DinrInfo:
             else:
                 segment_index += 1
         elif chunk.type == MOTION:
+            from exvc.bitstream.motion import describe_motion  # not on a plain probe's path
+
             name = f"motion {segment_index - (enhanced != segment_index)}"
             if layers:
                 layers[-1] += f"; {describe_motion(chunk.payload)}, {size} B"

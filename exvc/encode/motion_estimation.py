@@ -8,8 +8,9 @@ warped anchors, the previous one alone or the next one alone predicts it best.
 Estimation works on the source frames, downscaled to at most ``WORK_SIDE`` pixels: a phase
 correlation gives the translation (robust to large pans, which gradient descent alone
 misses), then L-BFGS refines it (and the affine terms) by minimising the warped anchor's
-squared error through the decoder's own warp (``exvc.media.global_motion``), so the
-parameters serve the prediction the decoder makes. Quantisation is rate-aware: a frame takes
+squared error under the decoder's warp geometry (``exvc.media.global_motion``; sampled
+bilinearly here, bicubically by the decoder), so the parameters serve the prediction the
+decoder makes. Quantisation is rate-aware: a frame takes
 its predicted parameters (coded as zeros) wherever they predict it almost as well as its own.
 docs/motion.md compares this with OpenCV's ECC and gives the measurements behind the
 constants.
@@ -32,7 +33,9 @@ from exvc.bitstream.motion import (
     TRANSLATION,
     FrameMotion,
     MotionPayload,
+    last_anchor,
     mask_shape,
+    padded,
     predict_next,
     predict_previous,
     write_motion,
@@ -137,7 +140,7 @@ def estimate_warps(video: torch.Tensor, step: int, affine: bool
     """For each frame between anchors, in order: the normalised warp from its previous
     anchor and from its next (None after the last anchor)."""
     small = gray_small(video)
-    last = (-(-len(video) // step) - 1) * step
+    last = last_anchor(len(video), step)
     out = []
     for i in range(len(video)):
         if i % step:
@@ -155,6 +158,12 @@ def _scales(precision: int, height: int, width: int) -> torch.Tensor:
     return torch.tensor([sx, sy, sx, sx, sy, sy], dtype=torch.float64)
 
 
+def to_params(v: torch.Tensor, precision: int, height: int, width: int) -> list[int]:
+    """Normalised (tx, ty, a, b, c, d) rounded to integer parameters of ``precision`` at the
+    output size ``width`` x ``height``."""
+    return [int(round(float(x))) for x in v * _scales(precision, height, width)]
+
+
 def quantise(warps, small: torch.Tensor, step: int, model: int, precision: int,
              height: int, width: int) -> list[FrameMotion]:
     """Integer parameters for ``warps`` (from :func:`estimate_warps`); a frame takes the
@@ -162,13 +171,13 @@ def quantise(warps, small: torch.Tensor, step: int, model: int, precision: int,
     downscaled frames ``small``."""
     n = PARAMS[model]
     scale = _scales(precision, height, width)
-    last = (-(-len(small) // step) - 1) * step
+    last = last_anchor(len(small), step)
     between = [i for i in range(len(small)) if i % step]
     previous: dict[int, list[int]] = {}
     out = []
 
     def pick(anchor: int, target: int, v: torch.Tensor, guess: list[int]) -> list[int]:
-        own = [int(round(float(x))) for x in (v * scale)[:n]]
+        own = to_params(v, precision, height, width)[:n]
 
         def err(p: list[int]) -> float:
             full = torch.tensor(p + [0] * (6 - n), dtype=torch.float64) / scale
@@ -183,12 +192,8 @@ def quantise(warps, small: torch.Tensor, step: int, model: int, precision: int,
         following = None
         if i < last:
             following = pick(a + step, i, v_next, predict_next(params, o, step))
-        out.append(FrameMotion(_six(params), _six(following) if following else None))
+        out.append(FrameMotion(padded(params), padded(following) if following else None))
     return out
-
-
-def _six(params: list[int]) -> tuple[int, ...]:
-    return tuple(params) + (0,) * (6 - len(params))
 
 
 def default_cell(height: int, width: int) -> int:
@@ -247,7 +252,7 @@ def prediction_psnr(anchors: torch.Tensor, video: torch.Tensor, step: int,
 def blend_motions(frames: int, step: int) -> list[FrameMotion]:
     """The motion of a plain time blend (no warp, no mask): what a base without MOTION does
     (up to where the blend happens: at the coded size, not the output size)."""
-    last = (-(-frames // step) - 1) * step
+    last = last_anchor(frames, step)
     return [FrameMotion((0,) * 6, (0,) * 6 if i < last else None)
             for i in range(frames) if i % step]
 
@@ -268,6 +273,7 @@ def estimate_motion(video: torch.Tensor, step: int, budget: int,
     share = (frames - -(-frames // step)) / frames
     plain = prediction_psnr(video, video, step, blend_motions(frames, step), 0)
     best, best_value = None, 0.0
+    cell = default_cell(h, w)
     cache = {} if cache is None else cache
     for model in (TRANSLATION, AFFINE):
         if (step, model) not in cache:
@@ -276,10 +282,8 @@ def estimate_motion(video: torch.Tensor, step: int, budget: int,
         for precision in PRECISIONS:
             with torch.no_grad():
                 motions = quantise(warps, small, step, model, precision, h, w)
-                variants = [(0, motions)]
-                cell = default_cell(h, w)
-                variants.append((cell, choose_masks(video, video, step, motions, precision,
-                                                    cell)))
+                variants = [(0, motions), (cell, choose_masks(video, video, step, motions,
+                                                              precision, cell))]
                 for c, ms in variants:
                     payload = MotionPayload(model, precision, LINEAR, c, tuple(ms))
                     data = write_motion(payload, frames, step, h, w)
