@@ -37,10 +37,13 @@ def _floats(ctx: click.Context, param: click.Parameter, value: str) -> tuple[flo
 
 
 def _codecs(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
-    from exvc.bench.run import CODECS
+    from exvc.bench.run import CODECS, exvc_variant
 
     codecs = tuple(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
-    unknown = [c for c in codecs if c not in CODECS]
+    try:
+        unknown = [c for c in codecs if c not in CODECS and exvc_variant(c) is None]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
     if unknown or not codecs:
         raise click.BadParameter(f"unknown codec {', '.join(unknown) or '(none)'}; "
                                  f"choose from {', '.join(CODECS)}")
@@ -89,7 +92,8 @@ def machine_info(threads: int | None, ffmpeg: Any) -> dict[str, Any]:
 @click.option("--rates", default="0.005,0.01,0.02,0.035,0.05", callback=_floats,
               show_default=True, help=RATES_HELP)
 @click.option("--codecs", default="dinr,inr,x264,x265,svtav1,vvc", callback=_codecs,
-              show_default=True, help="codecs to run (dinr and inr are exvc's two modes)")
+              show_default=True, help="codecs to run (dinr and inr are exvc's two modes; "
+                   "dinr:base_framestep=1:base_motion=0 pins exvc options in a row of its own)")
 @click.option("--frames", default=64, show_default=True, type=click.IntRange(min=1),
               help="first N frames of each clip")
 @click.option("--preset", default="medium", show_default=True, help="exvc preset")

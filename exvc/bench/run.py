@@ -23,6 +23,31 @@ from exvc.media.ffmpeg_exe import Ffmpeg
 
 EXVC_CODECS = ("dinr", "inr")
 CODECS = EXVC_CODECS + tuple(anchor_codecs.ANCHORS)
+# Settings a variant row may pin (``dinr:base_framestep=1:base_motion=0``): the encoder's
+# choices that the CLI exposes, each with how its value is read.
+VARIANT_OPTIONS = {"base": str, "base_scale": int, "base_framestep": int,
+                   "base_motion": lambda v: bool(int(v)), "refresh_threshold": float,
+                   "segment_frames": int, "seed": int, "prior": str}
+
+
+def exvc_variant(name: str) -> tuple[str, dict[str, Any]] | None:
+    """(exvc codec, pinned settings) of ``dinr``, ``inr`` or a variant such as
+    ``dinr:base_framestep=1:base_motion=0`` (the same build with one choice pinned, so a
+    lever is measured against the default in one run); None for an anchor's name. Raises
+    ValueError for an unknown option or value."""
+    codec, *pairs = name.split(":")
+    if codec not in EXVC_CODECS:
+        if pairs:
+            raise ValueError(f"only exvc's codecs take options: {name}")
+        return None
+    pinned: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or key not in VARIANT_OPTIONS:
+            raise ValueError(f"unknown exvc option '{pair}' in {name} (options: "
+                             f"{', '.join(VARIANT_OPTIONS)})")
+        pinned[key] = VARIANT_OPTIONS[key](value)
+    return codec, pinned
 DEFAULT_RATES = (0.005, 0.01, 0.02, 0.035, 0.05)
 
 
@@ -143,8 +168,10 @@ def run_exvc(codec: str, ref: np.ndarray, info: Any, clip: ClipInfo, bpp: float,
 
     target = math.floor(bpp * _pixels(clip) / 8)
     result = Result(clip.name, bpp, codec, "error", target)
+    variant = exvc_variant(codec)
+    assert variant is not None
     settings = EncodeSettings(bpp=bpp, preset=config.preset, threads=config.threads,
-                              codec=codec)
+                              codec=variant[0], **variant[1])
     enc = exvc_codec.encode(ref, info, settings)
     dec = exvc_codec.decode(enc["data"], config.threads)
     size = len(enc["data"])
@@ -227,7 +254,7 @@ def run(config: BenchConfig, on_result: Callable[[Result], None] | None = None,
                 if on_start:
                     on_start(clip.name, bpp, codec)
                 try:
-                    if codec in EXVC_CODECS:
+                    if exvc_variant(codec) is not None:
                         result = run_exvc(codec, ref, info, clip, bpp, config, scorer)
                     else:
                         result = run_anchor(codec, ref, yuv, clip, bpp, config, scorer)
