@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from exvc.bench.clips import development_clips, load_clip
+from exvc.bitstream.anchors import uniform
 from exvc.encode.motion_estimation import estimate_warps, to_params
 from exvc.media.global_motion import warp
 
@@ -92,7 +93,7 @@ def main() -> None:
         print(f"| {name} | none (the anchor as it is) | {psnr_of(video, args.step, still):.2f}"
               " | 0 |")
         start = time.perf_counter()
-        ours = [p for p, _ in estimate_warps(video, args.step, affine=True)]
+        ours = [p for p, _ in estimate_warps(video, uniform(len(video), args.step), affine=True)]
         took = time.perf_counter() - start
         print(f"| {name} | exvc (phase correlation + L-BFGS) | "
               f"{psnr_of(video, args.step, ours):.2f} | {took:.1f} |")

@@ -34,7 +34,7 @@ def vvc_base(video: torch.Tensor, qp: int, scale: int) -> torch.Tensor:
     size = (max(2, 2 * round(w / scale / 2)), max(2, 2 * round(h / scale / 2)))
     stream = base_codecs.encode("vvc", to_pictures(video, size), Fraction(25),
                                 RateSetting("qp", qp))
-    return torch.stack(list(base_frames("vvc", to_decoder(3, pack(3, stream)), size, t, 1,
+    return torch.stack(list(base_frames("vvc", to_decoder(3, pack(3, stream)), size, t, range(t),
                                         (h, w))))
 
 

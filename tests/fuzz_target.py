@@ -97,6 +97,8 @@ def fuzz_one(data: bytes) -> set[str]:
                     reached.add("adapters")
                 except DinrError:
                     pass
+    if any(b is not None and b.frame_step == 0 for b in stream.bases):
+        reached.add("anchors")  # a listed layout (format 1.6) parsed
     if h * w <= RENDER_PIXELS:
         try:
             check_bases(stream.bases, h, w)
@@ -111,7 +113,7 @@ def fuzz_one(data: bytes) -> set[str]:
                 from exvc.media.global_motion import expand_with_motion
 
                 anchors = (torch.full((3, h, w), 0.5) for _ in range(base.coded_frames))
-                frames = list(expand_with_motion(anchors, base.frames, base.frame_step, motion))
+                frames = list(expand_with_motion(anchors, base.frames, base.anchors, motion))
                 assert len(frames) == base.frames and frames[-1].shape == (3, h, w)
         for p in stream.segments:
             if p is None:  # a base alone

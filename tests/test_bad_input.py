@@ -163,6 +163,18 @@ def _misplaced_motion() -> bytes:
                             Chunk(MOTION, bytes([1, 2, 0, 0, 0, 0]))])
 
 
+def _anchor_gap() -> bytes:
+    """A 40-frame file whose base lists its anchors (format 1.6) 33 frames apart."""
+    from exvc.bitstream.bytesio import ByteWriter
+    from exvc.bitstream.container import BASE
+
+    fields = {**Header.from_bytes(read_container(DINR).chunks[0].payload).as_dict(),
+              "frames": 40, "segment_frames": 40}
+    head = Chunk(HEAD, Header(**fields).to_bytes())
+    w = ByteWriter().uleb(40).u8(3).uleb(16).uleb(16).u8(0).u8(0).uleb(2).uleb(33)
+    return write_container([head, Chunk(BASE, w.uleb(9).raw(b"\x40\x01garbage").getvalue())])
+
+
 def _second_meta() -> bytes:
     from exvc.bitstream.header import encode_metadata
 
@@ -405,6 +417,10 @@ CASES = [
     Case("base-motion-value", "`-base_motion` other than 0 or 1",
          ["-i", "in.mkv", "-base_motion", "2", "out.dinr"], 1,
          "Invalid value 2 for -base_motion (choose 0 or 1)", setup=clip()),
+    Case("refresh-threshold-value", "`-refresh_threshold` not a number from 0 to 10",
+         ["-i", "in.mkv", "-refresh_threshold", "-1", "out.dinr"], 1,
+         "Invalid value '-1' for option '-refresh_threshold': expected a number from 0 (off) "
+         "to 10, e.g. 0.5", setup=clip()),
     Case("no-output", "no output file", ["-i", "in.mkv"], 1,
          "At least one output file must be specified", setup=clip()),
     # -- the output ----------------------------------------------------------------------------
@@ -540,6 +556,10 @@ CASES = [
          ["-i", "in.dinr", "out.mkv"], 1,
          "in.dinr: corrupt .dinr: motion for a base with no frame between its pictures",
          setup=data_file("in.dinr", _misplaced_motion()), output="out.mkv"),
+    Case("dinr-anchor-gap", ".dinr whose base lists anchors 33 frames apart (format 1.6)",
+         ["-i", "in.dinr", "out.mkv"], 1,
+         "in.dinr: corrupt .dinr: a base anchor gap of 33 frames (1..32, inside the segment)",
+         setup=data_file("in.dinr", _anchor_gap()), output="out.mkv"),
     Case("dinr-second-meta", ".dinr with two META chunks", ["-i", "in.dinr", "out.mkv"], 1,
          "in.dinr: corrupt .dinr: chunk 2 is a second metadata chunk",
          setup=data_file("in.dinr", _second_meta()), output="out.mkv"),

@@ -29,7 +29,7 @@ from exvc.bitstream.header import Header, decode_metadata, encode_metadata
 # of the smallest INR, whose frames are mid-grey (test_spec_rules.py decodes the spec's copy).
 EXAMPLE_SEGMENT = bytes.fromhex("0a 01 01 07 0c 01 00 00 01 04 80 02 00 00 00 04 00 00 00 00 03 02")
 EXAMPLE_HEX = (
-    "44 49 4e 52 01 05"
+    "44 49 4e 52 01 06"
     " 01 0e 40 30 0a 19 01 08 01 02 02 02 00 00 00 0a a4 09 1e 0e"
     " 81 09 01 05 74 69 74 6c 65 01 78 c4 0f c1 3d"
     " 10 16 " + EXAMPLE_SEGMENT.hex(" ") + " 4c 64 ac d8"

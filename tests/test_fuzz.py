@@ -21,7 +21,7 @@ from exvc.bitstream.entropy import decode_symbols
 
 SEEDS = seed_files()
 FUZZ = settings(max_examples=150, deadline=None, derandomize=True, database=None)
-STAGES = {"parsed", "prior", "adapters", "inr", "motion"}
+STAGES = {"parsed", "prior", "adapters", "inr", "motion", "anchors"}
 
 # Each generated input must be parsed or refused with DinrError: fuzz_one lets any other
 # exception through, and that fails the test (the property the Hypothesis tests check); what

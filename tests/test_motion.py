@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from exvc.bitstream.anchors import uniform
 from exvc.bitstream.base import write_base
 from exvc.bitstream.bytesio import DinrError
 from exvc.bitstream.container import (
@@ -29,7 +30,6 @@ from exvc.bitstream.motion import (
     FrameMotion,
     MotionPayload,
     between_frames,
-    last_anchor,
     rdiv,
     read_motion,
     write_motion,
@@ -46,6 +46,10 @@ from exvc.media.types import VideoInfo
 
 W, H = 64, 48
 CODEC = next(c for c in ("vvc", "av1", "hevc") if base_codecs.available(c))
+
+
+def last_anchor(frames: int, step: int) -> int:
+    return uniform(frames, step)[-1]
 
 
 def motions(frames: int, step: int, affine: bool = False, cell: int = 0,
@@ -76,7 +80,8 @@ def motions(frames: int, step: int, affine: bool = False, cell: int = 0,
 ])
 def test_a_motion_payload_round_trips(frames, step, model, cell):
     p = MotionPayload(model, 2, NEAREST, cell, motions(frames, step, model == AFFINE, cell))
-    q = read_motion(write_motion(p, frames, step, H, W), frames, step, H, W)
+    q = read_motion(write_motion(p, frames, uniform(frames, step), H, W), frames,
+                    uniform(frames, step), H, W)
     assert (q.model, q.precision, q.blend, q.cell) == (model, 2, NEAREST, cell)
     for a, b in zip(p.motions, q.motions, strict=True):
         assert a.previous == b.previous and a.next == b.next
@@ -94,22 +99,23 @@ def test_steady_motion_is_predicted_and_costs_almost_nothing():
                    for i in range(frames) if i % step)
     jittery = tuple(replace(m, previous=(m.previous[0] + i % 3,) + m.previous[1:])
                     for i, m in enumerate(steady))
-    size = len(write_motion(MotionPayload(TRANSLATION, 0, LINEAR, 0, steady), frames, step,
-                            H, W))
+    size = len(write_motion(MotionPayload(TRANSLATION, 0, LINEAR, 0, steady), frames,
+                            uniform(frames, step), H, W))
     assert size <= 16  # 4 fixed bytes, the models, the two non-zero residuals
     assert size < len(write_motion(MotionPayload(TRANSLATION, 0, LINEAR, 0, jittery), frames,
-                                   step, H, W))
+                                   uniform(frames, step), H, W))
 
 
 def test_integer_rounding_is_halves_up():
     assert [rdiv(n, 2) for n in (-3, -1, 1, 3)] == [-1, 0, 1, 2]
     assert rdiv(-7, 3) == -2 and rdiv(7, 3) == 2
-    assert between_frames(13, 4) == (9, 9) and between_frames(10, 4) == (7, 6)
+    assert between_frames(13, uniform(13, 4)) == (9, 9)
+    assert between_frames(10, uniform(10, 4)) == (7, 6)
 
 
 def _payload(model=TRANSLATION, precision=2, blend=0, cell=0, tensors=None, frames=9,
              step=4) -> bytes:
-    total, with_next = between_frames(frames, step)
+    total, with_next = between_frames(frames, uniform(frames, step))
     if tensors is None:
         tensors = [np.zeros(total * 2, np.int64), np.zeros(with_next * 2, np.int64)]
     return bytes([model, precision, blend, cell]) + encode_symbols(tensors)
@@ -131,18 +137,18 @@ def _payload(model=TRANSLATION, precision=2, blend=0, cell=0, tensors=None, fram
 ])
 def test_a_hostile_motion_payload_is_refused(data, message):
     with pytest.raises(DinrError, match=message):
-        read_motion(data, 9, 4, H, W)
+        read_motion(data, 9, uniform(9, 4), H, W)
 
 
 def test_motion_for_a_base_with_nothing_between_its_pictures_is_refused():
     with pytest.raises(DinrError, match="no frame between its pictures"):
-        read_motion(_payload(), 8, 1, H, W)
+        read_motion(_payload(), 8, uniform(8, 1), H, W)
 
 
 def test_masks_beyond_the_limit_are_refused_before_decoding():
     # 16384 x 16384 frames with 8-pixel cells: 2048 x 2048 cells a frame
     with pytest.raises(DinrError, match=f"limit {MAX_MASK_CELLS}"):
-        read_motion(bytes([1, 0, 0, 8]), 9, 4, 16384, 16384)
+        read_motion(bytes([1, 0, 0, 8]), 9, uniform(9, 4), 16384, 16384)
 
 
 # -- warping ------------------------------------------------------------------------------------
@@ -194,11 +200,11 @@ def test_estimation_finds_a_pan():
 
 def test_motion_pays_on_a_pan_and_is_left_out_on_a_still_clip():
     video = panning()
-    choice = estimate_motion(video, 4, budget=2000)
+    choice = estimate_motion(video, uniform(len(video), 4), budget=2000)
     assert choice is not None and choice.psnr > 30
     assert choice.payload.motions[0].previous[0] > 0  # the frame after an anchor looks right
     still = video[:1].repeat(len(video), 1, 1, 1)
-    assert estimate_motion(still, 4, budget=2000) is None
+    assert estimate_motion(still, uniform(len(still), 4), budget=2000) is None
 
 
 # -- files --------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""BASE chunk payload: a segment's pictures coded by a standard codec (format 1.3).
+"""BASE chunk payload: a segment's pictures coded by a standard codec (format 1.3, anchor
+lists 1.6).
 
 Layout (bitstream_spec.md section 13):
 
@@ -6,8 +7,10 @@ Layout (bitstream_spec.md section 13):
     codec        u8     1 = H.265/HEVC, 2 = AV1, 3 = H.266/VVC
     width        uleb   coded picture width (even), at most the output width rounded up to even
     height       uleb   coded picture height, likewise
-    frame_step   u8     1..8: coded picture k is output frame k * frame_step
+    frame_step   u8     1..8: coded picture k is output frame k * frame_step; 0: listed below
     enhancement  u8     0: none; 1: the next chunk is a SEGMENT holding a residual INR
+    [anchors]    uleb   only when frame_step is 0: the number of coded pictures, then the gap
+                        from each to the next (1..32, ``exvc.bitstream.anchors``)
     units        rest   the elementary stream as units: uleb length, then the unit's bytes
 
 A unit is one NAL unit without its start code (HEVC, VVC), or one OBU with its
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from exvc.bitstream import anchors as anchor_layout
 from exvc.bitstream.bytesio import ByteReader, ByteWriter, DinrError, uleb_bytes
 
 HEVC, AV1, VVC = 1, 2, 3
@@ -47,31 +51,54 @@ class BasePayload:
     codec: int
     width: int  # coded picture size
     height: int
-    frame_step: int
+    frame_step: int  # 0: the anchors are ``listed``
     enhancement: int  # 1: a residual INR SEGMENT follows
     units: tuple[bytes, ...]
+    listed: tuple[int, ...] = ()  # the anchors' frames when frame_step is 0
 
     @property
     def codec_name(self) -> str:
         return BASE_CODECS[self.codec]
 
     @property
+    def anchors(self) -> tuple[int, ...]:
+        """The output frames that the stream's pictures are, in order."""
+        if self.frame_step:
+            return anchor_layout.uniform(self.frames, self.frame_step)
+        return self.listed
+
+    @property
     def coded_frames(self) -> int:
-        """Pictures in the stream: output frames 0, step, 2 step, ... of the segment."""
-        return -(-self.frames // self.frame_step)
+        """Pictures in the stream."""
+        return len(self.anchors)
 
     @property
     def stream_bytes(self) -> int:
         return sum(len(u) for u in self.units)
 
 
+def with_anchors(frames: int, anchors: tuple[int, ...]) -> tuple[int, tuple[int, ...]]:
+    """(frame_step, listed) that code ``anchors``: a step where they are uniform and the
+    step fits the field, else a list."""
+    step = anchor_layout.uniform_step(anchors, frames)
+    if step is not None and step <= MAX_FRAME_STEP:
+        return step, ()
+    return 0, tuple(anchors)
+
+
 def write_base(p: BasePayload) -> bytes:
-    if p.codec not in BASE_CODECS or not 1 <= p.frame_step <= MAX_FRAME_STEP:
+    if p.codec not in BASE_CODECS or not 0 <= p.frame_step <= MAX_FRAME_STEP:
         raise ValueError(f"bad base codec {p.codec} or frame step {p.frame_step}")
     if p.enhancement not in (0, 1) or not p.units or any(not u for u in p.units):
         raise ValueError("a base needs units, none empty, and an enhancement flag of 0 or 1")
+    if p.frame_step == 0 and (why := anchor_layout.check(p.listed, p.frames)):
+        raise ValueError(f"bad anchor list: {why}")
     w = ByteWriter().uleb(p.frames).u8(p.codec).uleb(p.width).uleb(p.height)
     w.u8(p.frame_step).u8(p.enhancement)
+    if p.frame_step == 0:
+        w.uleb(len(p.listed))
+        for a, b in zip(p.listed, p.listed[1:], strict=False):
+            w.uleb(b - a)
     for unit in p.units:
         w.uleb(len(unit)).raw(unit)
     return w.getvalue()
@@ -94,10 +121,11 @@ def read_base(data: bytes, width: int, height: int, max_frames: int) -> BasePayl
             raise DinrError(f"corrupt .dinr: base picture {name} {value} (must be even, "
                             f"2..{top})")
     step, enhancement = r.u8(), r.u8()
-    if not 1 <= step <= MAX_FRAME_STEP:
-        raise DinrError(f"corrupt .dinr: base frame step {step} (allowed 1..{MAX_FRAME_STEP})")
+    if step > MAX_FRAME_STEP:
+        raise DinrError(f"corrupt .dinr: base frame step {step} (allowed 0..{MAX_FRAME_STEP})")
     if enhancement > 1:
         raise DinrError(f"corrupt .dinr: base enhancement flag {enhancement}")
+    listed = _read_anchors(r, frames) if step == 0 else ()
     units = []
     while not r.at_end():
         n = r.uleb()
@@ -109,7 +137,25 @@ def read_base(data: bytes, width: int, height: int, max_frames: int) -> BasePayl
         units.append(r.raw(n))
     if not units:
         raise DinrError("corrupt .dinr: a base chunk holds no stream")
-    return BasePayload(frames, codec, cw, ch, step, enhancement, tuple(units))
+    return BasePayload(frames, codec, cw, ch, step, enhancement, tuple(units), listed)
+
+
+def _read_anchors(r: ByteReader, frames: int) -> tuple[int, ...]:
+    """A listed anchor layout: count, then gaps; each value checked as it is read."""
+    count = r.uleb()
+    if not 1 <= count <= frames:
+        raise DinrError(f"corrupt .dinr: {count} anchors in a base of {frames} frames")
+    anchors = [0]
+    for _ in range(count - 1):
+        gap = r.uleb()
+        if not 1 <= gap <= anchor_layout.MAX_GAP or anchors[-1] + gap >= frames:
+            raise DinrError(f"corrupt .dinr: a base anchor gap of {gap} frames (1.."
+                            f"{anchor_layout.MAX_GAP}, inside the segment)")
+        anchors.append(anchors[-1] + gap)
+    if frames - anchors[-1] > anchor_layout.MAX_GAP:
+        raise DinrError(f"corrupt .dinr: {frames - anchors[-1] - 1} frames after a base's last "
+                        f"anchor (at most {anchor_layout.MAX_GAP - 1})")
+    return tuple(anchors)
 
 
 def peek_base(data: bytes) -> BasePayload | None:
@@ -119,11 +165,12 @@ def peek_base(data: bytes) -> BasePayload | None:
         r = ByteReader(data, "base")
         frames, codec, width, height = r.uleb(), r.u8(), r.uleb(), r.uleb()
         step, enhancement = r.u8(), r.u8()
+        listed = _read_anchors(r, frames) if step == 0 else ()
     except DinrError:
         return None
-    if codec not in BASE_CODECS:
+    if codec not in BASE_CODECS or step > MAX_FRAME_STEP or frames < 1:
         return None
-    return BasePayload(frames, codec, width, height, step, enhancement, ())
+    return BasePayload(frames, codec, width, height, step, enhancement, (), listed)
 
 
 # -- packing: the encoder's elementary stream <-> units --------------------------------------

@@ -24,7 +24,7 @@ __all__ = [
 
 MAGIC = b"DINR"
 VERSION_MAJOR = 1
-VERSION_MINOR = 5
+VERSION_MINOR = 6
 PREAMBLE_SIZE = len(MAGIC) + 2
 END_SIZE = 6  # type, zero length, CRC
 

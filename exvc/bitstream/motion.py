@@ -18,10 +18,12 @@ every decoder agrees.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from exvc.bitstream.anchors import Between, layout
 from exvc.bitstream.bytesio import ByteReader, ByteWriter, DinrError
 from exvc.bitstream.entropy import TableBudget, decode_symbols, encode_symbols
 
@@ -54,15 +56,10 @@ class MotionPayload:
     motions: tuple[FrameMotion, ...]  # the frames between anchors, in order
 
 
-def between_frames(frames: int, step: int) -> tuple[int, int]:
+def between_frames(frames: int, anchors: Sequence[int]) -> tuple[int, int]:
     """(frames between anchors, how many of them have a next anchor) in a segment."""
-    anchors = -(-frames // step)
-    return frames - anchors, (anchors - 1) * (step - 1)
-
-
-def last_anchor(frames: int, step: int) -> int:
-    """The last coded picture's frame: frames after it have no next anchor."""
-    return (-(-frames // step) - 1) * step
+    between = layout(frames, anchors)
+    return len(between), sum(b.has_next for b in between)
 
 
 def mask_shape(cell: int, height: int, width: int) -> tuple[int, int]:
@@ -75,50 +72,47 @@ def rdiv(n: int, d: int) -> int:
     return (2 * n + d) // (2 * d)
 
 
-def _layout(frames: int, step: int) -> list[tuple[int, int, bool]]:
-    """(frame, offset after its previous anchor, has a next anchor) of each frame between
-    anchors of a segment of ``frames`` frames coded every ``step``."""
-    last = last_anchor(frames, step)
-    return [(i, i % step, i < last) for i in range(frames) if i % step]
-
-
-def predict_previous(previous: dict[int, list[int]], frame: int, offset: int, step: int,
+def predict_previous(previous: dict[int, list[int]], frame: Between, first: list[int] | None,
                      n: int) -> list[int]:
-    """The prediction of the warp of frame ``frame`` (``offset`` after its previous anchor)
-    from that anchor, ``previous`` holding the warps of the frames before it."""
-    if offset >= 2:
-        return [rdiv(v * offset, offset - 1) for v in previous[frame - 1]]
-    return list(previous.get(frame - step, [0] * n))
+    """The prediction of the warp of ``frame`` from its previous anchor: the warp of the
+    frame before scaled by the time elapsed, or, one frame after an anchor, the warp of the
+    latest frame that was one after an anchor (``first``; zeros before any)."""
+    if frame.offset >= 2:
+        return [rdiv(v * frame.offset, frame.offset - 1) for v in previous[frame.frame - 1]]
+    return list(first) if first is not None else [0] * n
 
 
-def predict_next(params: list[int], offset: int, step: int) -> list[int]:
+def predict_next(params: list[int], frame: Between) -> list[int]:
     """The prediction of a warp from the next anchor: the previous one's, reversed and
     scaled to the time left."""
-    return [rdiv(-v * (step - offset), offset) for v in params]
+    return [rdiv(-v * (frame.gap - frame.offset), frame.offset) for v in params]
 
 
-def write_motion(p: MotionPayload, frames: int, step: int, height: int, width: int) -> bytes:
-    layout = _layout(frames, step)
+def write_motion(p: MotionPayload, frames: int, anchors: Sequence[int], height: int,
+                 width: int) -> bytes:
+    between = layout(frames, anchors)
     if (p.model not in PARAMS or not 0 <= p.precision <= MAX_PRECISION
             or p.blend not in (0, 1) or not (p.cell == 0 or MIN_CELL <= p.cell <= 255)):
         raise ValueError(f"bad motion model {p.model}, precision {p.precision}, blend "
                          f"{p.blend} or cell {p.cell}")
-    if len(p.motions) != len(layout) or not layout:
-        raise ValueError(f"{len(p.motions)} motions for {len(layout)} frames between anchors")
+    if len(p.motions) != len(between) or not between:
+        raise ValueError(f"{len(p.motions)} motions for {len(between)} frames between anchors")
     n = PARAMS[p.model]
     shape = mask_shape(p.cell, height, width) if p.cell else None
     previous: dict[int, list[int]] = {}
+    first = None
     res_prev, res_next, masks = [], [], []
-    for (i, offset, has_next), m in zip(layout, p.motions, strict=True):
+    for b, m in zip(between, p.motions, strict=True):
         params = list(m.previous[:n])
         if any(m.previous[n:]) or any(abs(v) > MAX_PARAM for v in params):
             raise ValueError(f"motion parameters {m.previous} do not fit model {p.model}")
-        res_prev.append(np.subtract(params, predict_previous(previous, i, offset, step, n)))
-        previous[i] = params
-        if has_next:
+        res_prev.append(np.subtract(params, predict_previous(previous, b, first, n)))
+        previous[b.frame] = params
+        first = params if b.offset == 1 else first
+        if b.has_next:
             if m.next is None or any(m.next[n:]):
                 raise ValueError("a frame before the last anchor needs a next warp")
-            res_next.append(np.subtract(m.next[:n], predict_next(params, offset, step)))
+            res_next.append(np.subtract(m.next[:n], predict_next(params, b)))
             if shape is not None:
                 mask = np.asarray(m.mask, dtype=np.int64)
                 if mask.shape != shape or mask.min() < 0 or mask.max() >= MASK_VALUES:
@@ -139,12 +133,13 @@ def _tensors(res_prev, res_next, masks, n: int, shape) -> list[np.ndarray]:
     return [np.ascontiguousarray(t).reshape(-1) for t in out]
 
 
-def read_motion(data: bytes, frames: int, step: int, height: int, width: int,
+def read_motion(data: bytes, frames: int, anchors: Sequence[int], height: int, width: int,
                 tables: TableBudget | None = None) -> MotionPayload:
-    """Parse the MOTION payload of a BASE of ``frames`` frames coded every ``step``, in a
-    file of ``width`` x ``height`` frames; sizes are checked before anything is decoded."""
-    layout = _layout(frames, step)
-    if not layout:
+    """Parse the MOTION payload of a BASE of ``frames`` frames whose pictures are the frames
+    ``anchors``, in a file of ``width`` x ``height`` frames; sizes are checked before
+    anything is decoded."""
+    between = layout(frames, anchors)
+    if not between:
         raise DinrError("corrupt .dinr: motion for a base with no frame between its pictures")
     r = ByteReader(data, "motion")
     model, precision, blend, cell = r.u8(), r.u8(), r.u8(), r.u8()
@@ -158,7 +153,7 @@ def read_motion(data: bytes, frames: int, step: int, height: int, width: int,
         raise DinrError(f"corrupt .dinr: motion mask cell of {cell} pixels (0 or "
                         f"{MIN_CELL}..255)")
     n = PARAMS[model]
-    total, with_next = between_frames(frames, step)
+    total, with_next = len(between), sum(b.has_next for b in between)
     shape = mask_shape(cell, height, width) if cell else None
     cells = with_next * shape[0] * shape[1] if shape else 0
     if cells > MAX_MASK_CELLS:
@@ -179,16 +174,18 @@ def read_motion(data: bytes, frames: int, step: int, height: int, width: int,
     if masks is not None and masks.size and (masks.min() < 0 or masks.max() >= MASK_VALUES):
         raise DinrError("corrupt .dinr: a motion mask value outside 0..2")
     previous: dict[int, list[int]] = {}
+    first = None
     motions = []
     j = 0
-    for (i, offset, has_next), residual in zip(layout, prev.tolist(), strict=True):
+    for b, residual in zip(between, prev.tolist(), strict=True):
         params = [p + int(v) for p, v in
-                  zip(predict_previous(previous, i, offset, step, n), residual, strict=True)]
-        previous[i] = params
+                  zip(predict_previous(previous, b, first, n), residual, strict=True)]
+        previous[b.frame] = params
+        first = params if b.offset == 1 else first
         following = mask = None
-        if has_next:
+        if b.has_next:
             following = [p + int(v) for p, v in
-                         zip(predict_next(params, offset, step), nxt[j].tolist(), strict=True)]
+                         zip(predict_next(params, b), nxt[j].tolist(), strict=True)]
             mask = masks[j] if masks is not None else None
             j += 1
         if any(abs(v) > MAX_PARAM for v in params + (following or [])):

@@ -130,6 +130,11 @@ OPTIONS: tuple[OptionDef, ...] = (
               "by global motion and blend masks where that measures better (1) or blend them "
               "by time (0); default: 1 at -preset slow and slower", "base_motion",
               values.parse_count),
+    OptionDef("refresh_threshold", OUTPUT, "X", "place the base's pictures by a perceptual "
+              "threshold: a new one where a predicted frame is more than X (a share, e.g. "
+              "0.5) further from the source than the coded ones are, none where prediction "
+              "holds; kept where it measures better; 0 = off; default: 0.5",
+              "refresh_threshold", values.parse_refresh_threshold),
     OptionDef("an", OUTPUT, None, "no audio: the input's first audio stream is kept "
               "otherwise (Opus in a .dinr)", "no_audio", _flag(True)),
     OptionDef("map", OUTPUT, "SPEC", "streams to keep: 0, 0:v, 0:v:0, 0:a, 0:a:0, with ? for "

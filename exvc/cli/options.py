@@ -72,6 +72,7 @@ class OutputSpec(FileSpec):
     base_scale: int | None = None
     base_framestep: int | None = None
     base_motion: int | None = None
+    refresh_threshold: float | None = None
     no_audio: bool = False
     maps: list[MapSpec] = field(default_factory=list)
     audio_bitrate: int | None = None

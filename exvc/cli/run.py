@@ -47,8 +47,8 @@ RESERVED_DINR_CODECS: tuple[str, ...] = ()
 # Output options that change the pictures: a .dinr -> .dinr with any of them is re-encoded.
 REENCODE_OPTIONS = ("b", "s", "filter", "vf", "r", "ss", "t", "to", "frames", "vframes",
                     "preset", "seed", "pix_fmt", "sc_threshold", "g", "base", "base_scale",
-                    "base_framestep", "base_motion")
-BASE_OPTIONS = ("base", "base_scale", "base_framestep", "base_motion")
+                    "base_framestep", "base_motion", "refresh_threshold")
+BASE_OPTIONS = ("base", "base_scale", "base_framestep", "base_motion", "refresh_threshold")
 
 
 @dataclass
@@ -175,9 +175,9 @@ def check_output_options(cmd: CommandLine) -> None:
         pinned = [n for n in BASE_OPTIONS if n in given]
         if pinned and codec == "inr":
             raise CliError(f"-{pinned[0]} applies to the dinr encoder, not -c:v inr")
-        if out.base == "none" and {"base_scale", "base_framestep", "base_motion"} & given:
-            raise CliError("-base none codes no base layer: -base_scale, -base_framestep and "
-                           "-base_motion do not apply")
+        if out.base == "none" and set(BASE_OPTIONS[1:]) & given:
+            raise CliError("-base none codes no base layer: -base_scale, -base_framestep, "
+                           "-base_motion and -refresh_threshold do not apply")
         if out.base_scale is not None and out.base_scale not in (1, 2, 4):
             raise CliError(f"Invalid value {out.base_scale} for -base_scale (choose 1, 2 or 4)")
         if out.base_framestep is not None and out.base_framestep not in (1, 2, 4, 8):
@@ -460,6 +460,8 @@ def encode(plan: Plan, out: OutputSpec, threads: int | None, log: Log,
             kwargs[name] = getattr(out, name)
     if out.base_motion is not None:
         kwargs["base_motion"] = bool(out.base_motion)
+    if out.refresh_threshold is not None:
+        kwargs["refresh_threshold"] = out.refresh_threshold
     try:
         settings = EncodeSettings(**kwargs)
     except ValueError as exc:

@@ -95,6 +95,17 @@ def parse_count(text: str) -> int:
     return int(text)
 
 
+def parse_refresh_threshold(text: str) -> float:
+    """``-refresh_threshold``: a share from 0 (off) to 10, e.g. ``0.5``."""
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise BadValue("expected a number from 0 (off) to 10, e.g. 0.5") from None
+    if not 0 <= value <= 10:
+        raise BadValue("expected a number from 0 (off) to 10, e.g. 0.5")
+    return value
+
+
 BASE_CODECS = ("vvc", "av1", "hevc", "none")
 
 

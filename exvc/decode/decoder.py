@@ -127,7 +127,7 @@ def _base_frames(base, motion, height: int, width: int, threads: int | None) -> 
     from exvc.media.base_video import base_frames
 
     return base_frames(base.codec_name, to_decoder(base.codec, base.units),
-                       (base.width, base.height), base.frames, base.frame_step,
+                       (base.width, base.height), base.frames, base.anchors,
                        (height, width), threads, motion)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+from exvc.bitstream.anchors import describe as describe_anchors
 from exvc.bitstream.audio import AudioPayload, read_audio
 from exvc.bitstream.base import peek_base
 from exvc.bitstream.bytesio import DinrError
@@ -134,8 +135,8 @@ def _describe(data: bytes, container: Container, header: Header) -> DinrInfo:
 def _describe_base(base, header: Header) -> str:
     """``vvc 88x72, every 2nd frame, + inr``: one base layer for listings."""
     text = f"{base.codec_name} base {base.width}x{base.height}"
-    if base.frame_step > 1:
-        text += f", 1 frame in {base.frame_step}"
+    if base.coded_frames < base.frames:
+        text += ", " + describe_anchors(base.anchors, base.frames)
     return text + (" + enhancement inr" if base.enhancement else "")
 
 
@@ -227,7 +228,7 @@ def parse_stream(data: bytes) -> ParsedStream:
         if chunk.type == MOTION:
             if base is None or motion is not None:
                 raise DinrError("corrupt .dinr: a motion chunk must follow a base")
-            motion = read_motion(chunk.payload, base.frames, base.frame_step, h, w, tables)
+            motion = read_motion(chunk.payload, base.frames, base.anchors, h, w, tables)
             if not base.enhancement:
                 close(None)
             continue

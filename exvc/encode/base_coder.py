@@ -18,7 +18,15 @@ from fractions import Fraction
 
 import torch
 
-from exvc.bitstream.base import BASE_CODECS, BasePayload, pack, to_decoder, write_base
+from exvc.bitstream.anchors import uniform
+from exvc.bitstream.base import (
+    BASE_CODECS,
+    BasePayload,
+    pack,
+    to_decoder,
+    with_anchors,
+    write_base,
+)
 from exvc.bitstream.container import BASE, MOTION, Chunk, chunk_size
 from exvc.bitstream.motion import MotionPayload, write_motion
 from exvc.encode.motion_estimation import MotionChoice
@@ -45,12 +53,19 @@ PSNR_SLACK = 0.5
 
 @dataclass(frozen=True)
 class BaseConfig:
-    """How a segment's base is coded: codec, size divisor, frame step and rate mode."""
+    """How a segment's base is coded: codec, size divisor, frame step and rate mode.
+    ``anchors``: the frames it codes when they are not every ``step``-th (a refreshed
+    layout, ``exvc.encode.refresh``); ``step`` is then the layout it was refreshed from."""
 
     codec: str = "vvc"
     scale: int = 1
     step: int = 1
     mode: str = "rate"
+    anchors: tuple[int, ...] = ()
+
+    def anchor_frames(self, frames: int) -> tuple[int, ...]:
+        """The frames of a ``frames``-frame segment that the base codes."""
+        return self.anchors or uniform(frames, self.step)
 
     def coded_size(self, width: int, height: int) -> tuple[int, int]:
         """(w, h): the output size divided by ``scale``, rounded to even, at least 2."""
@@ -61,7 +76,9 @@ class BaseConfig:
         parts = [self.codec]
         if self.scale != 1:
             parts.append(f"1/{self.scale} size")
-        if self.step != 1:
+        if self.anchors:
+            parts.append(f"{len(self.anchors)} refreshed anchors")
+        elif self.step != 1:
             parts.append(f"1/{self.step} rate")
         return ", ".join(parts)
 
@@ -106,8 +123,10 @@ def code_base(video: torch.Tensor, budget: int, config: BaseConfig, fps: Fractio
     of all of them is kept."""
     t, _, h, w = video.shape
     size = config.coded_size(w, h)
-    pictures = to_pictures(video[::config.step], size)
-    rate = Fraction(fps) / config.step
+    anchors = config.anchor_frames(t)
+    step, listed = with_anchors(t, anchors)
+    pictures = to_pictures(video[list(anchors)], size)
+    rate = Fraction(fps) * len(anchors) / t  # the pictures' mean rate, for rate control
     seconds = float(len(pictures) / rate)
     codec = CODEC_IDS[config.codec]
 
@@ -118,7 +137,7 @@ def code_base(video: torch.Tensor, budget: int, config: BaseConfig, fps: Fractio
         units = pack(codec, stream)
         if not units or not all(units):
             raise base_codecs.BaseCodecError(f"{config.codec} wrote no picture units")
-        payload = BasePayload(t, codec, size[0], size[1], config.step, 0, units)
+        payload = BasePayload(t, codec, size[0], size[1], step, 0, units, listed)
         return payload, len(write_base(payload)), setting
 
     # The coarsest quantiser first: it tells whether anything fits, and rate control is
@@ -203,7 +222,7 @@ def render(payload: BasePayload, height: int, width: int, threads: int | None = 
     with torch.no_grad():
         return torch.stack(list(base_frames(
             payload.codec_name, to_decoder(payload.codec, payload.units),
-            (payload.width, payload.height), payload.frames, payload.frame_step,
+            (payload.width, payload.height), payload.frames, payload.anchors,
             (height, width), threads, motion)))
 
 
@@ -229,4 +248,4 @@ def with_motion(plain: CodedBase, moved: CodedBase, motion: MotionChoice,
 
 
 def _segment_shape(payload: BasePayload, height: int, width: int) -> tuple[int, ...]:
-    return payload.frames, payload.frame_step, height, width
+    return payload.frames, payload.anchors, height, width

@@ -51,7 +51,9 @@ class BaseJob:
         (``with_motion``). Where motion loses, later codings of ``config`` skip it."""
         plain = code_base(self.video, payload_budget(total), config, self.fps, self.preset,
                           self.threads, thorough)
-        motion = None if config in self._no_motion else self.motion_for(config.step, total)
+        motion = None
+        if config not in self._no_motion:
+            motion = self.motion_for(config.anchor_frames(len(self.video)), total)
         if motion is None:
             return plain
         try:
@@ -64,14 +66,15 @@ class BaseJob:
             self._no_motion.add(config)
         return chosen
 
-    def motion_for(self, step: int, total: int) -> MotionChoice | None:
-        """The motion estimated for a base coded every ``step`` frames within ``total``
-        bytes (None: none pays, or motion is off); estimated once per step and budget."""
-        if not self.motion or step < 2:
+    def motion_for(self, anchors: tuple[int, ...], total: int) -> MotionChoice | None:
+        """The motion estimated for a base that codes the frames ``anchors`` within
+        ``total`` bytes (None: none pays, or motion is off); estimated once per layout and
+        budget."""
+        if not self.motion or len(anchors) >= len(self.video):
             return None
-        key = (step, total)
+        key = (anchors, total)
         if key not in self._motions:
-            self._motions[key] = estimate_motion(self.video, step, total, self._warps)
+            self._motions[key] = estimate_motion(self.video, anchors, total, self._warps)
         return self._motions[key]
 
 

@@ -32,6 +32,7 @@ from exvc.encode.frame_sampling import probe_ids
 from exvc.encode.perception import Judgement, as_delivered, judge
 from exvc.encode.presets import Plan
 from exvc.encode.rate_control import BudgetError
+from exvc.encode.refresh import refresh_anchors
 from exvc.encode.segment_coder import fit_inr
 from exvc.media.base_codecs import BaseCodecError
 
@@ -49,6 +50,9 @@ class Candidates:
     inr_alone: bool = False
     enhancement: bool = False
     search_preset: str | None = None  # bases are compared at this preset's encoder settings
+    # The best base's anchors placed again by this perceptual threshold, as one more
+    # candidate (``exvc.encode.refresh``); 0: not tried.
+    refresh: float = 0.0
 
 
 @dataclass
@@ -101,6 +105,11 @@ def choose_condition(video: torch.Tensor, total: int, cands: Candidates, job: Ba
     for group in _groups(cands.configs):
         _climb(group, wins)
     bases = [c for c in tried if isinstance(c, BaseCondition)]
+    if cands.refresh > 0 and bases:
+        best_base = bases[pick([j for c, j in zip(tried, judged, strict=True) if c in bases])]
+        refreshed = _refreshed(video, best_base, search, total, cands.refresh)
+        if refreshed is not None:
+            consider(lambda: refreshed)
     # The INR alone competes at the slow presets, and whenever no base fits the budget:
     # its floor (a few dozen bytes) is far below a codec's.
     if cands.inr_alone or not bases:
@@ -130,6 +139,27 @@ def _at_the_file_preset(chosen: BaseCondition, job: BaseJob, total: int) -> Base
         return BaseCondition.code(job, chosen.coded.config, total)
     except (BudgetError, BaseCodecError):
         return chosen
+
+
+def _refreshed(video: torch.Tensor, base: BaseCondition, job: BaseJob, total: int,
+               threshold: float) -> BaseCondition | None:
+    """``base`` coded again with its anchors placed by ``threshold``
+    (``exvc.encode.refresh``), if that changes the layout and the judge prefers it on every
+    frame (a new anchor helps the frames around it, which the probe frames may miss); else
+    None."""
+    config = base.coded.config
+    anchors = config.anchor_frames(len(video))
+    placed = refresh_anchors(video, base.coded.frames, anchors, threshold)
+    if placed == anchors:
+        return None
+    try:
+        refreshed = BaseCondition.code(job, replace(config, anchors=placed), total)
+    except (BudgetError, BaseCodecError):
+        return None
+    whole = [judge(as_delivered(c.frames), video) for c in (base, refreshed)]
+    log.debug("refreshed anchors: %d -> %d of %d frames, score %.4f -> %.4f",
+              len(anchors), len(placed), len(video), whole[0].score, whole[1].score)
+    return refreshed if pick(whole) == 1 else None
 
 
 def _groups(configs: tuple[BaseConfig, ...]) -> list[list[BaseConfig]]:

@@ -13,6 +13,7 @@ import logging
 from exvc.encode.base_coder import BaseConfig
 from exvc.encode.condition_choice import Candidates
 from exvc.encode.presets import BaseSearch
+from exvc.encode.refresh import DEFAULT_THRESHOLD
 from exvc.encode.settings import EncodeSettings
 from exvc.media import base_codecs
 
@@ -61,8 +62,12 @@ def candidates_for(settings: EncodeSettings, search: BaseSearch, width: int,
         modes = [m for m in search.modes if m in base_codecs.rate_modes(codec)]
         configs += [BaseConfig(codec, s, t, m) for m in modes for s in scales for t in steps
                     if min(BaseConfig(codec, s).coded_size(width, height)) >= MIN_CODED]
+    # a pinned frame step is kept as it is, unless a threshold is asked for too
+    refresh = settings.refresh_threshold
+    if refresh is None:
+        refresh = 0.0 if settings.base_framestep is not None else DEFAULT_THRESHOLD
     return Candidates(tuple(configs), inr_alone=search.inr, enhancement=search.inr,
-                      search_preset=search.search_preset)
+                      search_preset=search.search_preset, refresh=refresh)
 
 
 def _pinned(value: int | None, default: tuple[int, ...], allowed: tuple[int, ...],

@@ -19,12 +19,14 @@ constants.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from exvc.bitstream.anchors import layout
 from exvc.bitstream.container import chunk_size
 from exvc.bitstream.motion import (
     AFFINE,
@@ -33,7 +35,6 @@ from exvc.bitstream.motion import (
     TRANSLATION,
     FrameMotion,
     MotionPayload,
-    last_anchor,
     mask_shape,
     padded,
     predict_next,
@@ -135,19 +136,16 @@ def fit_warp(anchor: torch.Tensor, target: torch.Tensor, affine: bool) -> torch.
     return min((best, found), key=lambda x: float(_warp_error(a64, t64, x)))
 
 
-def estimate_warps(video: torch.Tensor, step: int, affine: bool
+def estimate_warps(video: torch.Tensor, anchors: Sequence[int], affine: bool
                    ) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
     """For each frame between anchors, in order: the normalised warp from its previous
     anchor and from its next (None after the last anchor)."""
     small = gray_small(video)
-    last = last_anchor(len(video), step)
     out = []
-    for i in range(len(video)):
-        if i % step:
-            a = i - i % step
-            prev = fit_warp(small[a], small[i], affine)
-            nxt = fit_warp(small[a + step], small[i], affine) if i < last else None
-            out.append((prev, nxt))
+    for b in layout(len(video), anchors):
+        prev = fit_warp(small[b.previous], small[b.frame], affine)
+        nxt = fit_warp(small[b.previous + b.gap], small[b.frame], affine) if b.has_next else None
+        out.append((prev, nxt))
     return out
 
 
@@ -164,16 +162,15 @@ def to_params(v: torch.Tensor, precision: int, height: int, width: int) -> list[
     return [int(round(float(x))) for x in v * _scales(precision, height, width)]
 
 
-def quantise(warps, small: torch.Tensor, step: int, model: int, precision: int,
+def quantise(warps, small: torch.Tensor, anchors: Sequence[int], model: int, precision: int,
              height: int, width: int) -> list[FrameMotion]:
     """Integer parameters for ``warps`` (from :func:`estimate_warps`); a frame takes the
     bitstream's prediction instead wherever that costs at most ZERO_SLACK more error on the
     downscaled frames ``small``."""
     n = PARAMS[model]
     scale = _scales(precision, height, width)
-    last = last_anchor(len(small), step)
-    between = [i for i in range(len(small)) if i % step]
     previous: dict[int, list[int]] = {}
+    first = None
     out = []
 
     def pick(anchor: int, target: int, v: torch.Tensor, guess: list[int]) -> list[int]:
@@ -185,13 +182,13 @@ def quantise(warps, small: torch.Tensor, step: int, model: int, precision: int,
 
         return guess if err(guess) <= ZERO_SLACK * err(own) else own
 
-    for i, (v_prev, v_next) in zip(between, warps, strict=True):
-        a, o = i - i % step, i % step
-        params = pick(a, i, v_prev, predict_previous(previous, i, o, step, n))
-        previous[i] = params
+    for b, (v_prev, v_next) in zip(layout(len(small), anchors), warps, strict=True):
+        params = pick(b.previous, b.frame, v_prev, predict_previous(previous, b, first, n))
+        previous[b.frame] = params
+        first = params if b.offset == 1 else first
         following = None
-        if i < last:
-            following = pick(a + step, i, v_next, predict_next(params, o, step))
+        if b.has_next:
+            following = pick(b.previous + b.gap, b.frame, v_next, predict_next(params, b))
         out.append(FrameMotion(padded(params), padded(following) if following else None))
     return out
 
@@ -201,23 +198,22 @@ def default_cell(height: int, width: int) -> int:
     return min(248, MIN_CELL * max(1, round(min(height, width) / (8 * MIN_CELL))))
 
 
-def choose_masks(anchors: torch.Tensor, video: torch.Tensor, step: int,
+def choose_masks(decoded: torch.Tensor, video: torch.Tensor, anchors: Sequence[int],
                  motions: list[FrameMotion], precision: int, cell: int) -> list[FrameMotion]:
     """``motions`` with a mask per frame that has a next anchor: per cell, the previous or
     next warped anchor alone where it has under MASK_GAIN of the time blend's error.
-    ``anchors``: the frames the decoder warps (T, 3, H, W; anchors at multiples of step)."""
+    ``decoded``: the frames the decoder warps (T, 3, H, W; those at ``anchors`` are used)."""
     frames, _, h, w = video.shape
     rows, cols = mask_shape(cell, h, w)
-    between = [i for i in range(frames) if i % step]
     out = []
-    for i, m in zip(between, motions, strict=True):
+    for b, m in zip(layout(frames, anchors), motions, strict=True):
         if m.next is None:
             out.append(m)
             continue
-        a, t = i - i % step, (i % step) / step
-        before = warp(anchors[a], m.previous, precision)
-        after = warp(anchors[a + step], m.next, precision)
-        errs = [_cell_sums(((x - video[i]) ** 2).sum(0), cell, rows, cols)
+        t = b.offset / b.gap
+        before = warp(decoded[b.previous], m.previous, precision)
+        after = warp(decoded[b.previous + b.gap], m.next, precision)
+        errs = [_cell_sums(((x - video[b.frame]) ** 2).sum(0), cell, rows, cols)
                 for x in (before + t * (after - before), before, after)]
         use_next = (errs[2] < MASK_GAIN * errs[0]) & (errs[2] < errs[1])
         use_prev = (errs[1] < MASK_GAIN * errs[0]) & ~use_next
@@ -234,60 +230,59 @@ def _cell_sums(err: torch.Tensor, cell: int, rows: int, cols: int) -> torch.Tens
     return F.avg_pool2d(padded, cell)[0, 0] * cell * cell
 
 
-def prediction_psnr(anchors: torch.Tensor, video: torch.Tensor, step: int,
+def prediction_psnr(decoded: torch.Tensor, video: torch.Tensor, anchors: Sequence[int],
                     motions: list[FrameMotion], precision: int) -> float:
     """PSNR (dB) of the frames between anchors as the decoder predicts them from
-    ``anchors`` (T, 3, H, W; only the frames at multiples of ``step`` are used)."""
+    ``decoded`` (T, 3, H, W; only the frames at ``anchors`` are used)."""
     total, count = 0.0, 0
-    between = [i for i in range(len(video)) if i % step]
-    for i, m in zip(between, motions, strict=True):
-        a, o = i - i % step, i % step
-        following = anchors[a + step] if m.next is not None else None
-        out = predict(anchors[a], following, m, o, step, precision).clamp(0, 1)
-        total += float(((out - video[i]) ** 2).mean())
+    for b, m in zip(layout(len(video), anchors), motions, strict=True):
+        following = decoded[b.previous + b.gap] if m.next is not None else None
+        out = predict(decoded[b.previous], following, m, b.offset, b.gap, precision).clamp(0, 1)
+        total += float(((out - video[b.frame]) ** 2).mean())
         count += 1
     return 10 * math.log10(1 / max(total / max(1, count), 1e-10))
 
 
-def blend_motions(frames: int, step: int) -> list[FrameMotion]:
+def blend_motions(frames: int, anchors: Sequence[int]) -> list[FrameMotion]:
     """The motion of a plain time blend (no warp, no mask): what a base without MOTION does
     (up to where the blend happens: at the coded size, not the output size)."""
-    last = last_anchor(frames, step)
-    return [FrameMotion((0,) * 6, (0,) * 6 if i < last else None)
-            for i in range(frames) if i % step]
+    return [FrameMotion((0,) * 6, (0,) * 6 if b.has_next else None)
+            for b in layout(frames, anchors)]
 
 
-def estimate_motion(video: torch.Tensor, step: int, budget: int,
+def estimate_motion(video: torch.Tensor, anchors: Sequence[int], budget: int,
                     cache: dict | None = None) -> MotionChoice | None:
-    """The motion worth its bytes for a segment coded every ``step`` frames within ``budget``
+    """The motion worth its bytes for a segment whose base codes the frames ``anchors``
+    (``exvc.bitstream.anchors``) within ``budget``
     bytes, judged on the source: each model (translation, affine), precision and mask
     variant is scored by the PSNR it adds to the frames between anchors, weighed against
     the share of the budget it takes from the base (DB_PER_BUDGET). None when none pays.
-    ``cache`` keeps the estimated warps of a video between calls (per step and model)."""
+    ``cache`` keeps the estimated warps of a video between calls (per layout and model)."""
     frames, _, h, w = video.shape
-    if step < 2 or frames <= 1:
+    anchors = tuple(anchors)
+    if len(anchors) >= frames:
         return None
     with torch.no_grad():
         video = video.float()
         small = gray_small(video)
-    share = (frames - -(-frames // step)) / frames
-    plain = prediction_psnr(video, video, step, blend_motions(frames, step), 0)
+    share = (frames - len(anchors)) / frames
+    plain = prediction_psnr(video, video, anchors, blend_motions(frames, anchors), 0)
     best, best_value = None, 0.0
     cell = default_cell(h, w)
     cache = {} if cache is None else cache
     for model in (TRANSLATION, AFFINE):
-        if (step, model) not in cache:
-            cache[step, model] = estimate_warps(video, step, affine=model == AFFINE)
-        warps = cache[step, model]
+        if (anchors, model) not in cache:
+            cache[anchors, model] = estimate_warps(video, anchors, affine=model == AFFINE)
+        warps = cache[anchors, model]
         for precision in PRECISIONS:
             with torch.no_grad():
-                motions = quantise(warps, small, step, model, precision, h, w)
-                variants = [(0, motions), (cell, choose_masks(video, video, step, motions,
+                motions = quantise(warps, small, anchors, model, precision, h, w)
+                variants = [(0, motions), (cell, choose_masks(video, video, anchors, motions,
                                                               precision, cell))]
                 for c, ms in variants:
                     payload = MotionPayload(model, precision, LINEAR, c, tuple(ms))
-                    data = write_motion(payload, frames, step, h, w)
-                    gain = prediction_psnr(video, video, step, ms, precision) - plain
+                    data = write_motion(payload, frames, anchors, h, w)
+                    gain = prediction_psnr(video, video, anchors, ms, precision) - plain
                     choice = MotionChoice(payload, data, plain + gain)
                     value = share * gain - DB_PER_BUDGET * choice.chunk_bytes / budget
                     if value > best_value:

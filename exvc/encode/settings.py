@@ -42,6 +42,10 @@ class EncodeSettings:
     # masks (a MOTION chunk, kept where it measures better; False: blended by time; None: as
     # the preset says, on at slow and slower presets).
     base_motion: bool | None = None
+    # The perceptual threshold that places the base's anchors where prediction fails
+    # (exvc.encode.refresh; a candidate kept where it measures better): a share, 0 = off,
+    # None = the default.
+    refresh_threshold: float | None = None
 
 
 @dataclass

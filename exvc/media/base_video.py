@@ -9,15 +9,16 @@ use the conversions defined here, which bitstream_spec.md section 13.3 makes nor
   block of luma samples: the encoder averages, the decoder interpolates bilinearly.
 - Decoded pictures are brought to the output size by bicubic interpolation (a = -0.75,
   half-pixel centres, edges repeated: PyTorch's ``interpolate(mode="bicubic")``).
-- Output frame ``i`` of a segment coded every ``step`` frames lies between coded pictures
-  ``i // step`` and the next; it is their linear blend, or the last picture when there is no
-  next. With a MOTION chunk it is predicted from the two pictures at the output size, each
-  warped by its global motion and blended by a mask (``exvc.media.global_motion``).
+- Output frame ``i`` of a segment lies between the coded pictures of the anchors before and
+  after it (every ``step``-th frame, or a listed layout: ``exvc.bitstream.anchors``); it is
+  their linear blend by time, or the last picture when there is no next. With a MOTION
+  chunk it is predicted from the two pictures at the output size, each warped by its
+  global motion and blended by a mask (``exvc.media.global_motion``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -99,43 +100,43 @@ def to_output_size(frame, size: tuple[int, int]):
     return frame.clamp(0, 1)
 
 
-def expand_frames(pictures: Iterable, frames: int, step: int) -> Iterator:
-    """The ``frames`` output frames of a segment from its coded pictures (frame ``k * step``
-    each), blending linearly between neighbours; holds two pictures at a time."""
+def expand_frames(pictures: Iterable, frames: int, anchors: Sequence[int]) -> Iterator:
+    """The ``frames`` output frames of a segment from its coded pictures (at the frames
+    ``anchors``), blending linearly between neighbours; holds two pictures at a time."""
     it = iter(pictures)
     prev = next(it)
     k = 0
     nxt = next(it, None)
     for i in range(frames):
-        while nxt is not None and i >= (k + 1) * step:
+        while nxt is not None and i >= anchors[k + 1]:
             prev, nxt, k = nxt, next(it, None), k + 1
-        offset = i - k * step
+        offset = i - anchors[k]
         if offset == 0 or nxt is None:
             yield prev
         else:
-            w = offset / step
+            w = offset / (anchors[k + 1] - anchors[k])
             yield prev + w * (nxt - prev)
 
 
-def base_frames(codec: str, stream: bytes, coded: tuple[int, int], frames: int, step: int,
-                size: tuple[int, int], threads: int | None = None,
+def base_frames(codec: str, stream: bytes, coded: tuple[int, int], frames: int,
+                anchors: Sequence[int], size: tuple[int, int], threads: int | None = None,
                 motion: Prediction | None = None) -> Iterator:
     """The ``frames`` output frames (3, H, W) float tensors in [0, 1] at ``size`` = (H, W)
-    of a decoder-ready base ``stream`` whose pictures are ``coded`` = (w, h), one every
-    ``step`` frames. ``motion``: how each frame between pictures is predicted from the
+    of a decoder-ready base ``stream`` whose pictures are ``coded`` = (w, h), output frames
+    ``anchors`` of the segment. ``motion``: how each frame between pictures is predicted from the
     pictures at the output size (``exvc.media.global_motion``, a MOTION chunk); without it,
     blended at the coded size. Raises ``BaseCodecError`` (lazily, while iterating) for
     a stream that does not decode to exactly that."""
     from exvc.media.base_codecs import decode
 
-    count = -(-frames // step)
+    count = len(anchors)
     pictures = (to_rgb(p, depth) for p, depth in decode(codec, stream, *coded, count, threads))
     if motion is not None:
         from exvc.media.global_motion import expand_with_motion
 
-        anchors = (to_output_size(p, size) for p in pictures)
-        for frame in expand_with_motion(anchors, frames, step, motion):
+        at_size = (to_output_size(p, size) for p in pictures)
+        for frame in expand_with_motion(at_size, frames, anchors, motion):
             yield frame.clamp(0, 1)
         return
-    for frame in expand_frames(pictures, frames, step):
+    for frame in expand_frames(pictures, frames, anchors):
         yield to_output_size(frame, size)

@@ -1,11 +1,12 @@
 """Frames between a base's coded pictures, predicted by global motion and a blend mask.
 
-A base coded every ``step`` frames leaves the frames between its pictures (the anchors) to
-the decoder. Without motion they are linear blends of the two nearest anchors, which ghosts
-wherever the camera moves. With a MOTION chunk (bitstream_spec.md section 15) each frame
-between anchors is predicted from its previous and next anchor, each warped by a transmitted
-global motion (an integer translation or affine model), and blended by a per-cell weight
-where one anchor explains the picture better than the other (foreground, disocclusion).
+A base that codes some frames of a segment (every ``step``-th, or a list: the anchors,
+``exvc.bitstream.anchors``) leaves the frames between them to the decoder. Without motion
+they are linear blends of the two nearest anchors, which ghosts wherever the camera moves.
+With a MOTION chunk (bitstream_spec.md section 15) each frame between anchors is predicted
+from its previous and next anchor, each warped by a transmitted global motion (an integer
+translation or affine model), and blended by a per-cell weight where one anchor explains the
+picture better than the other (foreground, disocclusion).
 
 Everything here is the normative decoder side (section 15.3); the encoder's estimation is
 ``exvc.encode.motion_estimation``.
@@ -84,7 +85,8 @@ def warp(frame, params: Sequence[int], precision: int):
 
 
 def time_weight(offset: int, step: int, blend: int) -> float:
-    """The next anchor's weight ``offset`` frames after the previous one, ``step`` apart."""
+    """The next anchor's weight ``offset`` frames after the previous one, ``step`` apart
+    (the gap between the two anchors)."""
     t = offset / step
     if blend == NEAREST:
         return 0.0 if 2 * offset < step else 1.0 if 2 * offset > step else 0.5
@@ -121,22 +123,23 @@ def predict(previous, following, motion: Motion, offset: int, step: int, precisi
     return before + w * (after - before)
 
 
-def expand_with_motion(anchors: Iterable, frames: int, step: int,
+def expand_with_motion(anchors: Iterable, frames: int, anchor_frames: Sequence[int],
                        motion: Prediction) -> Iterator:
-    """The ``frames`` frames of a segment from its anchors (output size, frame ``k * step``
-    each), ``motion`` predicting each frame that is not an anchor; holds two anchors at a
-    time."""
+    """The ``frames`` frames of a segment from its anchors (output size, at the frames
+    ``anchor_frames``), ``motion`` predicting each frame that is not an anchor; holds two
+    anchors at a time."""
     it = iter(anchors)
     prev = next(it)
     nxt = next(it, None)
     k = 0
     between = iter(motion.motions)
     for i in range(frames):
-        while nxt is not None and i >= (k + 1) * step:
+        while nxt is not None and i >= anchor_frames[k + 1]:
             prev, nxt, k = nxt, next(it, None), k + 1
-        offset = i - k * step
+        offset = i - anchor_frames[k]
         if offset == 0:
             yield prev
         else:
-            yield predict(prev, nxt, next(between), offset, step, motion.precision,
+            gap = anchor_frames[k + 1] - anchor_frames[k] if nxt is not None else 0
+            yield predict(prev, nxt, next(between), offset, gap, motion.precision,
                           motion.blend)

@@ -18,6 +18,7 @@ from fractions import Fraction
 import numpy as np
 import torch
 
+from exvc.bitstream.anchors import uniform
 from exvc.bitstream.base import BASE_CODECS, pack, to_decoder
 from exvc.media import base_codecs
 from exvc.media.base_video import base_frames, to_pictures
@@ -65,7 +66,8 @@ def code_clip(clean: torch.Tensor, codec: str, qp: int, scale: int, step: int) -
     code = _CODEC_IDS[codec]
     with torch.no_grad():
         return torch.stack(list(base_frames(codec, to_decoder(code, pack(code, stream)), size,
-                                            len(clean), step, clean.shape[-2:], 1)))
+                                            len(clean), uniform(len(clean), step),
+                                            clean.shape[-2:], 1)))
 
 
 def make_pool(photos: list[list[torch.Tensor]], clips: int, gen: torch.Generator,

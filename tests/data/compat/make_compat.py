@@ -109,6 +109,7 @@ def motion_file() -> bytes:
     whether or not the encoder's judge would keep it on so small a clip."""
     import torch
 
+    from exvc.bitstream.anchors import uniform
     from exvc.bitstream.container import BASE, MOTION
     from exvc.bitstream.motion import AFFINE, MotionPayload, write_motion
     from exvc.encode.base_coder import BaseConfig, code_base
@@ -120,12 +121,45 @@ def motion_file() -> bytes:
     wide = np.stack(pattern(n, 2 * w, h))
     video = torch.from_numpy(np.stack([f[:, :, 2 * i:2 * i + w] for i, f in enumerate(wide)]))
     base = code_base(video, 900, BaseConfig("vvc", 1, step), info.fps, "ultrafast")
-    warps = estimate_warps(video, step, affine=True)
-    motions = quantise(warps, gray_small(video), step, AFFINE, 2, h, w)
-    motions = choose_masks(video, video, step, motions, 2, 8)
+    anchors = uniform(n, step)
+    warps = estimate_warps(video, anchors, affine=True)
+    motions = quantise(warps, gray_small(video), anchors, AFFINE, 2, h, w)
+    motions = choose_masks(video, video, anchors, motions, 2, 8)
     payload = MotionPayload(AFFINE, 2, 1, 8, tuple(motions))
     header = make_header(info, EncodeSettings(bpp=1.0, codec="inr", seed=7), n)
-    data = write_motion(payload, n, step, h, w)
+    data = write_motion(payload, n, anchors, h, w)
+    return write_container([Chunk(HEAD, header.to_bytes()),
+                            Chunk(BASE, base.chunks()[0].payload), Chunk(MOTION, data)])
+
+
+REFRESH_CASE = "base_vvc_listed_motion_48x32_20f"  # listed anchors and MOTION (since 1.6)
+REFRESH_ANCHORS = (0, 5, 6, 14)  # gaps 5, 1, 8; 5 frames after the last
+
+
+def refresh_file() -> bytes:
+    """A base whose anchors are listed (``frame_step`` 0), as the refresh rule places them,
+    with translation motion over that layout: made from the encoder's parts, so that the
+    layout is fixed whatever the judge would choose on so small a clip."""
+    import torch
+
+    from exvc.bitstream.container import BASE, MOTION
+    from exvc.bitstream.motion import TRANSLATION, MotionPayload, write_motion
+    from exvc.encode.base_coder import BaseConfig, code_base
+    from exvc.encode.encoder import make_header
+    from exvc.encode.motion_estimation import estimate_warps, gray_small, quantise
+
+    w, h, n = 48, 32, 20
+    info = VideoInfo(w, h, Fraction(25), pix_fmt="yuv420p", bit_depth=8, frames=n)
+    wide = np.stack(pattern(n, 2 * w, h))
+    video = torch.from_numpy(np.stack([f[:, :, i:i + w] for i, f in enumerate(wide)]))
+    config = BaseConfig("vvc", 1, 8, anchors=REFRESH_ANCHORS)
+    base = code_base(video, 1200, config, info.fps, "ultrafast")
+    assert base.payload.frame_step == 0
+    warps = estimate_warps(video, REFRESH_ANCHORS, affine=False)
+    motions = quantise(warps, gray_small(video), REFRESH_ANCHORS, TRANSLATION, 1, h, w)
+    payload = MotionPayload(TRANSLATION, 1, 0, 0, tuple(motions))
+    header = make_header(info, EncodeSettings(bpp=1.0, codec="inr", seed=7), n)
+    data = write_motion(payload, n, REFRESH_ANCHORS, h, w)
     return write_container([Chunk(HEAD, header.to_bytes()),
                             Chunk(BASE, base.chunks()[0].payload), Chunk(MOTION, data)])
 
@@ -232,7 +266,7 @@ def main() -> None:
     future = HERE / f"v{VERSION_MAJOR}.9-synthetic"
     future.mkdir(exist_ok=True)
     for name, case in [*CASES.items(), (ENHANCED, None), (PRIOR_BASE, None),
-                       *ADAPTER_CASES.items(), (MOTION_CASE, None)]:
+                       *ADAPTER_CASES.items(), (MOTION_CASE, None), (REFRESH_CASE, None)]:
         if f"{version}/{name}" in manifest:
             continue  # written once: a shipped file is never regenerated
         if name == ENHANCED:
@@ -241,6 +275,8 @@ def main() -> None:
             w, h, n, meta, data = 32, 24, 6, {}, prior_file()
         elif name == MOTION_CASE:
             w, h, n, meta, data = 48, 32, 11, {}, motion_file()
+        elif name == REFRESH_CASE:
+            w, h, n, meta, data = 48, 32, 20, {}, refresh_file()
         elif name in ADAPTER_CASES:
             w, h, n, meta, data = 32, 24, 6, {}, adapter_file(case)
         else:
