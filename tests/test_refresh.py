@@ -30,7 +30,7 @@ from exvc.encode.condition import BaseJob
 from exvc.encode.condition_choice import Candidates, choose_condition
 from exvc.encode.encoder import make_header
 from exvc.encode.presets import preset_plan
-from exvc.encode.refresh import refresh_anchors
+from exvc.encode.refresh import DEFAULT_THRESHOLD, refresh_anchors
 from exvc.encode.settings import EncodeSettings
 from exvc.media import base_codecs
 from exvc.media.base_video import expand_frames
@@ -232,3 +232,27 @@ def test_motion_chunks_follow_a_refreshed_base():
     assert frames[14, :, 20, 30].mean() > 0.8
     assert job.motion_for(anchors, 3000) is None or job.motion_for(anchors, 3000).data
     assert replace(config, anchors=()).anchor_frames(len(video)) == uniform(len(video), 8)
+
+
+@pytest.mark.parametrize("settings, refresh", [
+    ({}, DEFAULT_THRESHOLD),
+    ({"base_framestep": 4}, 0.0),  # a pinned frame step is kept as it is
+    ({"base_framestep": 4, "refresh_threshold": 0.3}, 0.3),
+    ({"refresh_threshold": 0.0}, 0.0),  # generation placed by threshold: off
+])
+def test_the_threshold_follows_the_options(settings, refresh):
+    from exvc.encode.layers import candidates_for
+
+    cands = candidates_for(EncodeSettings(bpp=0.01, **settings),
+                           preset_plan("medium").base, 320, 240)
+    assert cands.refresh == refresh
+
+
+@pytest.mark.slow
+def test_with_refresh_off_the_encoder_offers_no_refreshed_base():
+    video = changing()[:12]
+    job = BaseJob(video, Fraction(25), "ultrafast")
+    choice = choose_condition(video, 3000, Candidates((BaseConfig(CODEC, 1, 4),)), job,
+                              preset_plan("ultrafast"))
+    assert not any("refreshed" in label for label, _ in choice.judged)
+    assert choice.condition.coded.payload.frame_step == 4
