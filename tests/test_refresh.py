@@ -167,8 +167,15 @@ def test_a_sudden_change_gets_new_anchors_there():
     video = changing()
     anchors = uniform(len(video), 8)
     placed = refresh_anchors(video, _decoded(video, anchors), anchors, 0.5)
-    assert {12, 13} <= set(placed)  # the last frame before the change and the first after
+    assert {12, 13} & set(placed)  # the last frame before the change, or the first after
+    assert len(placed) == len(anchors) + 1  # one spare anchor, spent there
     assert check(placed, len(video)) is None
+    # with anchors to spare where prediction holds (a still start), they move to the change
+    video[:8] = video[8]
+    longer = torch.cat([video[:1].repeat(16, 1, 1, 1), video])
+    anchors = uniform(len(longer), 8)
+    placed = refresh_anchors(longer, _decoded(longer, anchors), anchors, 0.5)
+    assert {28, 29} <= set(placed) and len(placed) <= len(anchors) + 1
 
 
 def test_a_still_clip_keeps_only_the_anchors_it_needs():

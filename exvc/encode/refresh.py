@@ -17,8 +17,10 @@ last anchor held after it):
 - **merge**: an anchor goes where the frames on both sides of it, itself included, pass when
   predicted from its neighbours (at most ``MAX_GAP`` apart; after the last anchor, held
   from the one before): its bytes go to the others;
-- **refresh**: in a gap with a failing frame, the worst frame becomes an anchor, until every
-  frame passes (the new anchor is taken as the source frame, the best it can be coded).
+- **refresh**: the worst failing frame of all becomes an anchor, then the next worst, until
+  every frame passes or the layout has a quarter more anchors than it started with (the
+  rate that chose the layout affords about that many pictures; the new anchor is taken as
+  the source frame, the best it can be coded).
 
 The new layout is a candidate like any other: the encoder codes it at the same bytes and the
 judge keeps it only if it wins (``exvc.encode.condition_choice``). Global motion, when the
@@ -36,6 +38,10 @@ from exvc.encode.perception import dp_score
 
 DEFAULT_THRESHOLD = 0.5  # docs/motion.md, "Refresh by a perceptual threshold"
 GRID = 3  # tiles per side on which distances are compared
+# New anchors beyond the layout's own count, as a share of it (at least one): the rate that
+# chose the layout affords about that many pictures, so a refresh mostly moves anchors from
+# where prediction holds to where it fails.
+EXTRA_ANCHORS = 0.25
 
 
 def refresh_anchors(video: torch.Tensor, decoded: torch.Tensor, anchors: Sequence[int],
@@ -69,17 +75,19 @@ def refresh_anchors(video: torch.Tensor, decoded: torch.Tensor, anchors: Sequenc
             if reach <= max_gap and worst(kept[-1], nxt)[1] <= 1:
                 continue  # anchors[k] merged away (the last one: its frames held)
             kept.append(anchors[k])
-        out = []
-        pending = [(a, b) for a, b in zip(kept, kept[1:] + [None], strict=True)]
-        while pending:
-            a, b = pending.pop(0)
-            i, ratio = worst(a, b)
-            if ratio > 1:
-                images[i] = video[i]
-                pending[:0] = [(a, i), (i, b)]
-            else:
-                out.append(a)
-    return tuple(out)
+        # refresh: the gap whose worst frame is furthest over the limit first, while the
+        # layout has anchors to spare
+        cap = len(anchors) + max(1, round(EXTRA_ANCHORS * len(anchors)))
+        gaps = {a: worst(a, b) for a, b in zip(kept, kept[1:] + [None], strict=True)}
+        while len(gaps) < cap:
+            a, (i, ratio) = max(gaps.items(), key=lambda g: g[1][1])
+            if ratio <= 1:
+                break
+            images[i] = video[i]
+            following = [k for k in sorted(gaps) if k > a]
+            gaps[a] = worst(a, i)
+            gaps[i] = worst(i, following[0] if following else None)
+    return tuple(sorted(gaps))
 
 
 def tile_distances(frame: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
