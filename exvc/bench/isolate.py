@@ -10,6 +10,8 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+PR_SET_PDEATHSIG = 1  # prctl(2)
+
 
 class ChildCrashed(RuntimeError):
     """The child process died without an answer (a signal or an abort in native code)."""
@@ -37,10 +39,26 @@ def peak_mb() -> float:
     return hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _die_with_parent() -> None:
+    """In the child: on Linux, ask for SIGTERM when the process that spawned it dies, so that
+    a benchmark killed mid-row does not leave its encode running for many minutes."""
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        except (OSError, AttributeError):
+            pass
+
+
 def isolated(fn: Callable[..., Any], *args: Any) -> Any:
     """``fn(*args)`` in a new spawned process; its result is returned (pickled)."""
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(max_workers=1, mp_context=ctx,
+                             initializer=_die_with_parent) as pool:
         try:
             return pool.submit(fn, *args).result()
         except BrokenProcessPool:
