@@ -126,7 +126,9 @@ def code_base(video: torch.Tensor, budget: int, config: BaseConfig, fps: Fractio
     anchors = config.anchor_frames(t)
     step, listed = with_anchors(t, anchors)
     pictures = to_pictures(video[list(anchors)], size)
-    rate = Fraction(fps) * len(anchors) / t  # the pictures' mean rate, for rate control
+    # the pictures' rate, for rate control: a listed layout's mean (a uniform one keeps fps /
+    # step, which also sets the stream's timing fields: a few bytes on a tiny segment)
+    rate = Fraction(fps) * len(anchors) / t if config.anchors else Fraction(fps) / config.step
     seconds = float(len(pictures) / rate)
     codec = CODEC_IDS[config.codec]
 
