@@ -28,6 +28,7 @@ import av
 import numpy as np
 
 from exvc.media.errors import MediaError
+from exvc.media.filled_memory import filled_allocations
 from exvc.media.scheduling import kept_scheduling, normal_scheduling
 
 BIT_DEPTH = 10
@@ -113,7 +114,8 @@ def encode(codec: str, pictures: np.ndarray, fps: Fraction, setting: RateSetting
         raise ValueError(f"expected packed 4:2:0 pictures, got shape {pictures.shape}")
     if codec == "vvc":
         return _encode_vvenc(pictures, fps, setting, preset, threads, timeout)
-    return _encode_pyav(codec, pictures, fps, setting, preset, threads)
+    with filled_allocations():  # libx265 reads memory it never wrote (filled_memory.py)
+        return _encode_pyav(codec, pictures, fps, setting, preset, threads)
 
 
 def _encode_pyav(codec: str, pictures: np.ndarray, fps: Fraction, setting: RateSetting,
