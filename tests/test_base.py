@@ -177,6 +177,16 @@ def test_a_degraded_base_is_coded_small_and_brought_back():
     assert "1 frame in 2" in probe(data).layers[0]
 
 
+def test_a_frame_step_above_8_is_written_as_listed_anchors_and_decodes_every_frame():
+    video = clip(40, 96, 64)
+    data = encode(video, bpp=0.3, base=CODECS[0], base_scale=1, base_framestep=16)
+    base = parse_stream(data).bases[0]
+    assert base.frame_step == 0 and base.anchors == (0, 16, 32)  # the BASE lists them
+    out = decode(data)
+    assert out.shape == video.shape
+    assert "1 frame in 16" in probe(data).layers[0]
+
+
 def test_the_decoder_rebuilds_exactly_the_frames_the_encoder_judged():
     video = torch.from_numpy(clip())
     coded = code_base(video, 900, BaseConfig(CODECS[0], 2, 2), Fraction(25), "ultrafast")

@@ -181,7 +181,7 @@ def test_encode_to_stdout_keeps_stdout_clean(clip, codec):
     (["-c:v", "inr", "-base", "vvc"], "-base applies to the dinr encoder, not -c:v inr"),
     (["-base", "none", "-base_scale", "2"], "-base none codes no base layer"),
     (["-base_scale", "3"], "Invalid value 3 for -base_scale (choose 1, 2 or 4)"),
-    (["-base_framestep", "3"], "Invalid value 3 for -base_framestep (choose 1, 2, 4 or 8)"),
+    (["-base_framestep", "3"], "Invalid value 3 for -base_framestep (choose 1, 2, 4, 8, 16 or 32)"),
     (["-base", "mpeg2"], "Invalid value 'mpeg2' for option '-base': expected one of vvc, "
                          "av1, hevc, none"),
 ])

@@ -15,6 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 MAX_GAP = 32  # frames from one listed anchor to the next, and after the last one
+# The uniform layouts the encoder searches and -base_framestep pins: every Nth frame; above
+# a BASE's frame_step field (8) they are written as a list.
+UNIFORM_STEPS = (1, 2, 4, 8, 16, 32)
 
 
 @dataclass(frozen=True)

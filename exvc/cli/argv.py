@@ -123,8 +123,8 @@ OPTIONS: tuple[OptionDef, ...] = (
               "strongest available", "base", values.parse_base_codec),
     OptionDef("base_scale", OUTPUT, "N", "code the base at 1/N of the output width and height "
               "(1, 2 or 4); default: measured", "base_scale", values.parse_count),
-    OptionDef("base_framestep", OUTPUT, "N", "code every Nth frame of the base (1, 2, 4 or 8; "
-              "the decoder predicts the others); default: measured", "base_framestep",
+    OptionDef("base_framestep", OUTPUT, "N", "code every Nth frame of the base (1, 2, 4, 8, "
+              "16 or 32; the decoder predicts the others); default: measured", "base_framestep",
               values.parse_count),
     OptionDef("base_motion", OUTPUT, "0|1", "predict the frames between the base's pictures "
               "by global motion and blend masks where that measures better (1) or blend them "

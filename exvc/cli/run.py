@@ -25,6 +25,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from exvc.bitstream.anchors import UNIFORM_STEPS
 from exvc.media.image_names import single_image_error
 from exvc.media.types import VideoInfo
 
@@ -180,9 +181,9 @@ def check_output_options(cmd: CommandLine) -> None:
                            "-base_motion and -refresh_threshold do not apply")
         if out.base_scale is not None and out.base_scale not in (1, 2, 4):
             raise CliError(f"Invalid value {out.base_scale} for -base_scale (choose 1, 2 or 4)")
-        if out.base_framestep is not None and out.base_framestep not in (1, 2, 4, 8):
+        if out.base_framestep is not None and out.base_framestep not in UNIFORM_STEPS:
             raise CliError(f"Invalid value {out.base_framestep} for -base_framestep (choose "
-                           "1, 2, 4 or 8)")
+                           "1, 2, 4, 8, 16 or 32)")
         if out.base_motion is not None and out.base_motion not in (0, 1):
             raise CliError(f"Invalid value {out.base_motion} for -base_motion (choose 0 or 1)")
         if "crf" in given:

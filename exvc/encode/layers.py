@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from exvc.bitstream.anchors import UNIFORM_STEPS
 from exvc.encode.base_coder import BaseConfig
 from exvc.encode.condition_choice import Candidates
 from exvc.encode.presets import BaseSearch
@@ -21,7 +22,6 @@ log = logging.getLogger("exvc.encode")
 
 SCALES = (1, 2, 4)
 MIN_CODED = 16  # pictures smaller than this a side are not coded (libvvenc refuses some)
-FRAME_STEPS = (1, 2, 4, 8)
 
 
 class BaseUnavailable(ValueError):
@@ -56,7 +56,7 @@ def candidates_for(settings: EncodeSettings, search: BaseSearch, width: int,
     """The candidates of a file of ``width`` x ``height`` frames."""
     codecs = codecs_for(search, settings.base)
     scales = _pinned(settings.base_scale, search.scales, SCALES, "-base_scale")
-    steps = _pinned(settings.base_framestep, search.steps, FRAME_STEPS, "-base_framestep")
+    steps = _pinned(settings.base_framestep, search.steps, UNIFORM_STEPS, "-base_framestep")
     configs = []
     for codec in codecs:
         modes = [m for m in search.modes if m in base_codecs.rate_modes(codec)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from exvc.bitstream.anchors import UNIFORM_STEPS
 from exvc.encode.fit import FitSchedule
 from exvc.encode.settings import PRESETS
 from exvc.models.config import INRConfig
@@ -53,20 +54,24 @@ class BaseSearch:
     motion: bool = False
 
 
+# Frame steps above 8 are searched only where 8 won (the climb in condition_choice): at the
+# lowest rates on carphone 16 beat 8 (docs/motion.md, "Longer frame steps").
+LONG_STEPS = UNIFORM_STEPS
+
 _BASE_SEARCH = {
     "ultrafast": BaseSearch(scales=(1,), steps=(1, 2)),
     "superfast": BaseSearch(scales=(1,), steps=(1, 2, 4)),
     "veryfast": BaseSearch(steps=(1, 2, 4)),
     "faster": BaseSearch(steps=(1, 2, 4)),
-    "fast": BaseSearch(scales=(1, 2, 4), steps=(1, 2, 4, 8), search_preset="faster"),
+    "fast": BaseSearch(scales=(1, 2, 4), steps=LONG_STEPS, search_preset="faster"),
     # not at medium: searched at faster, one of four measured files chose a worse
     # configuration (0.7 dB less; docs/base.md, "Speed")
-    "medium": BaseSearch(scales=(1, 2, 4), steps=(1, 2, 4, 8)),
-    "slow": BaseSearch("all", (1, 2, 4), (1, 2, 4, 8), ("rate", "rate2"), inr=True,
+    "medium": BaseSearch(scales=(1, 2, 4), steps=LONG_STEPS),
+    "slow": BaseSearch("all", (1, 2, 4), LONG_STEPS, ("rate", "rate2"), inr=True,
                        adapters=True, motion=True),
-    "slower": BaseSearch("all", (1, 2, 4), (1, 2, 4, 8), ("rate", "rate2"), inr=True,
+    "slower": BaseSearch("all", (1, 2, 4), LONG_STEPS, ("rate", "rate2"), inr=True,
                          adapters=True, motion=True),
-    "veryslow": BaseSearch("all", (1, 2, 4), (1, 2, 4, 8), ("rate", "rate2"), inr=True,
+    "veryslow": BaseSearch("all", (1, 2, 4), LONG_STEPS, ("rate", "rate2"), inr=True,
                            adapters=True, motion=True),
 }
 
