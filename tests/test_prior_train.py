@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +14,8 @@ import torch
 
 import exvc.prior.train as train_mod
 from exvc.prior.photos import CorpusSplitError, split_files
+
+ROOT = Path(__file__).resolve().parent.parent
 
 HELD_COLOUR = (250, 5, 5)  # every held-back fake photograph is this flat red
 
@@ -172,3 +177,45 @@ def test_a_corpus_whose_splits_share_a_picture_is_refused(tmp_path):
     (corpus / "corpus.json").write_text(json.dumps(record))
     with pytest.raises(CorpusSplitError, match="shares 1 photograph"):
         train_mod.load_photos(corpus, 32)
+
+
+def test_photos_decode_the_same_without_pyav(tmp_path, monkeypatch):
+    # the GPU machine has Pillow and no PyAV (scripts/prior_gpu.py); PNGs are lossless
+    from exvc.prior.photos import load_rgb8
+
+    corpus = fake_corpus(tmp_path / "corpus", train=2, held=1)
+    path = split_files(corpus, "train")[0]
+    with_av = load_rgb8(path)
+    monkeypatch.setitem(sys.modules, "av", None)
+    assert torch.equal(load_rgb8(path), with_av)
+
+
+def test_a_cpu_run_keeps_its_settings_and_records_the_device(tmp_path, tiny):
+    # a CPU run's settings (and so its checkpoints) are what they were before --device
+    corpus = fake_corpus(tmp_path / "corpus")
+    settings = train_mod._settings(tmp_path, 2, 2, 32, 1e-3, 0, None, None, 0.0, "x", 2.0,
+                                   0.0, 0, corpus, 0)
+    assert "device" not in settings
+    assert train_mod.main(_args(tmp_path, corpus, "run", steps=2) + ["--device", "cpu"]) == 0
+    record = json.loads((tmp_path / "run" / "prior" / "training.json").read_text())
+    assert record["device"] == "cpu" and "--device" not in record["command"]
+
+
+def test_the_gpu_recipe_packs_the_train_split_and_trains_from_it(tmp_path, tiny, monkeypatch):
+    spec = importlib.util.spec_from_file_location("prior_gpu", ROOT / "scripts" / "prior_gpu.py")
+    prior_gpu = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(prior_gpu)
+    monkeypatch.setattr(prior_gpu, "WHEELS", ())  # no download in a test
+    corpus = fake_corpus(tmp_path / "corpus", train=3, held=2, size=(60, 80))
+    prior_gpu.pack(corpus, tmp_path / "pack", short_side=48, quality=90)
+    packed = json.loads((tmp_path / "pack" / "corpus" / "corpus.json").read_text())
+    assert [e["split"] for e in packed["images"]] == ["train"] * 3  # nothing held back travels
+    assert all((tmp_path / "pack" / "corpus" / e["file"]).is_file() for e in packed["images"])
+    monkeypatch.setattr(prior_gpu, "PACK", tmp_path / "pack")
+    monkeypatch.setattr(prior_gpu, "RECIPE", ["--patch", "32", "--seed", "0"])
+    monkeypatch.setitem(sys.modules, "av", None)  # as on the GPU machine
+    prior_gpu.train(tmp_path / "out" / "gpu", minutes=0.01, device="cpu", threads=1, batch=2,
+                    pilot_steps=2)
+    record = json.loads((tmp_path / "out" / "gpu" / "training.json").read_text())
+    assert record["corpus"]["counts"] == {"train": 3, "heldout": 0}
+    assert len(record["sources"]) == 3 and (tmp_path / "out" / "gpu" / "loss.png").is_file()

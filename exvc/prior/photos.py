@@ -79,11 +79,18 @@ def corpus_summary(images: Path, split: str) -> dict:
 
 
 def load_rgb8(path: Path) -> torch.Tensor:
-    """A picture file as uint8 RGB (3, H, W), decoded by PyAV (grey becomes RGB)."""
-    import av
+    """A picture file as uint8 RGB (3, H, W), decoded by PyAV (grey becomes RGB), or by
+    Pillow where PyAV is not installed (the GPU machine of scripts/prior_gpu.py)."""
+    try:
+        import av
+    except ImportError:
+        from PIL import Image
 
-    with av.open(str(path)) as container:
-        rgb = next(container.decode(video=0)).to_ndarray(format="rgb24")
+        with Image.open(path) as image:
+            rgb = np.asarray(image.convert("RGB"))
+    else:
+        with av.open(str(path)) as container:
+            rgb = next(container.decode(video=0)).to_ndarray(format="rgb24")
     return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))
 
 

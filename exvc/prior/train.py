@@ -35,7 +35,6 @@ import torch.nn.functional as F
 
 from exvc.models.threads import torch_threads
 from exvc.prior.bundled import RECORD_FILE
-from exvc.prior.codec_degrade import pool_batch, pool_stats
 from exvc.prior.data import SOURCES, load_all
 from exvc.prior.degrade import MIN_FACTOR, degrade
 from exvc.prior.loader import SPEC_FILE, load_prior
@@ -153,9 +152,10 @@ def _batch(levels: list[list[torch.Tensor]], batch: int, patch: int,
 def _settings(out: Path, steps: int, batch: int, patch: int, lr: float, seed: int,
               plot: Path | None, init: Path | None, restore: float, name: str,
               min_factor: float, codec_share: float, pool_clips: int, corpus: Path | None,
-              checkpoint_every: int) -> dict:
+              checkpoint_every: int, device: str = "cpu") -> dict:
     """Every argument of a run but ``--resume`` and ``--checkpoint``: a checkpoint continues
-    only the same run."""
+    only the same run. The device is named only when it is not the CPU, so that CPU runs
+    keep the settings (and checkpoints) they had before ``--device`` existed."""
     def path(p: Path | None) -> str | None:
         return None if p is None else os.path.abspath(os.path.expanduser(str(p)))
 
@@ -163,7 +163,8 @@ def _settings(out: Path, steps: int, batch: int, patch: int, lr: float, seed: in
             "seed": seed, "plot": path(plot), "init": path(init), "restore": restore,
             "name": name, "min_factor": min_factor, "codec_share": codec_share,
             "pool_clips": pool_clips, "corpus": path(corpus),
-            "checkpoint_every": checkpoint_every, "threads": torch.get_num_threads()}
+            "checkpoint_every": checkpoint_every, "threads": torch.get_num_threads(),
+            **({"device": device} if device != "cpu" else {})}
 
 
 def _command(s: dict, out: Path, init: Path | None, corpus: Path | None) -> str:
@@ -176,7 +177,8 @@ def _command(s: dict, out: Path, init: Path | None, corpus: Path | None) -> str:
             + (f" --codec-share {s['codec_share']} --pool-clips {s['pool_clips']}"
                if s["codec_share"] > 0 else "")
             + (f" --corpus {corpus}" if corpus is not None else "")
-            + f" --threads {s['threads']}")
+            + f" --threads {s['threads']}"
+            + (f" --device {s['device']}" if "device" in s else ""))
 
 
 def _flag(key: str) -> str:
@@ -267,17 +269,19 @@ def train(out: Path, steps: int, batch: int, patch: int, lr: float, seed: int,
           restore: float = 0.0, name: str | None = None,
           min_factor: float = MIN_FACTOR, codec_share: float = 0.0,
           pool_clips: int = 0, corpus: Path | None = None, checkpoint: Path | None = None,
-          checkpoint_every: int = 0, resume: bool = False) -> dict:
+          checkpoint_every: int = 0, resume: bool = False, device: str = "cpu") -> dict:
     """Train and write the prior at ``out``; returns the training record. It runs at torch's
     current thread count (``main`` sets ``--threads`` around it) and records that count.
 
     ``corpus``: a built corpus folder, whose training split replaces the twelve photographs.
     ``checkpoint``: a folder for the resumable state, saved every ``checkpoint_every`` steps
     (0: at the end only); ``resume`` continues the run saved there. Raises TrainError when
-    asked to resume what cannot be resumed."""
+    asked to resume what cannot be resumed. ``device``: where the network trains (the GPU
+    recipe, scripts/prior_gpu.py); batches, noise and timesteps are still drawn on the CPU
+    from the seeded generator, so the data a run sees does not depend on the device."""
     name = name or out.name
     settings = _settings(out, steps, batch, patch, lr, seed, plot, init, restore, name,
-                         min_factor, codec_share, pool_clips, corpus, checkpoint_every)
+                         min_factor, codec_share, pool_clips, corpus, checkpoint_every, device)
     state = _open_checkpoint(checkpoint, resume, settings)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -299,6 +303,7 @@ def train(out: Path, steps: int, batch: int, patch: int, lr: float, seed: int,
         if checkpoint is not None:
             _save_pool(Path(checkpoint), pool)
     pool_digest = _pool_digest(pool) if pool else None
+    dev = torch.device(device)
     unet, sched = default_unet(), default_scheduler()
     init_digest = None
     if init is not None:
@@ -306,6 +311,7 @@ def train(out: Path, steps: int, batch: int, patch: int, lr: float, seed: int,
         init_digest = initial.digest.hex()
         unet.load_state_dict(initial.unet.state_dict())
         unet.requires_grad_(True)
+    unet.to(dev)
     ema = {k: v.detach().clone() for k, v in unet.state_dict().items()}
     opt = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=0.0)
     alphas = sched.alphas_cumprod
@@ -313,7 +319,7 @@ def train(out: Path, steps: int, batch: int, patch: int, lr: float, seed: int,
     running, first, seconds_before, pool_seconds, sessions = 0.0, 0, 0.0, 0.0, []
     if state is not None:
         unet.load_state_dict(state["unet"])
-        ema = state["ema"]
+        ema = {k: v.to(dev) for k, v in state["ema"].items()}
         opt.load_state_dict(state["optimizer"])
         gen.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
@@ -343,20 +349,23 @@ def train(out: Path, steps: int, batch: int, patch: int, lr: float, seed: int,
         clean = _batch(levels, batch, patch, gen)
         cond = degrade(clean, gen, min_factor=min_factor)
         if pool:  # a share of each batch from the coded clips, the rest blurred as before
+            from exvc.prior.codec_degrade import pool_batch
+
             coded = int(round(codec_share * batch))
             clean[:coded], cond[:coded] = pool_batch(pool, coded, patch, gen)
-        x0 = F.pixel_unshuffle(clean * 2 - 1, UNSHUFFLE)
-        c = F.pixel_unshuffle(cond * 2 - 1, UNSHUFFLE)
+        x0 = F.pixel_unshuffle(clean * 2 - 1, UNSHUFFLE).to(dev)
+        c = F.pixel_unshuffle(cond * 2 - 1, UNSHUFFLE).to(dev)
         t = torch.randint(0, MAX_TIMESTEP, (batch,), generator=gen)
-        a = alphas[t].view(-1, 1, 1, 1)
+        a = alphas[t].view(-1, 1, 1, 1).to(dev)
         # With probability ``restore`` the noisy sample is built from the condition, as the
         # sampler builds its first step from the INR frame, not from the clean sample.
         first_sample = x0
         if restore > 0:
-            first_sample = torch.where(torch.rand(batch, 1, 1, 1, generator=gen) < restore,
-                                       c, x0)
-        noisy = a.sqrt() * first_sample + (1 - a).sqrt() * torch.randn(x0.shape, generator=gen)
-        pred = unet(torch.cat([noisy, c], 1), t).sample
+            pick = torch.rand(batch, 1, 1, 1, generator=gen) < restore
+            first_sample = torch.where(pick.to(dev), c, x0)
+        noise = torch.randn(x0.shape, generator=gen).to(dev)
+        noisy = a.sqrt() * first_sample + (1 - a).sqrt() * noise
+        pred = unet(torch.cat([noisy, c], 1), t.to(dev)).sample
         loss = F.mse_loss(pred, x0)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -379,6 +388,7 @@ def train(out: Path, steps: int, batch: int, patch: int, lr: float, seed: int,
     seconds = seconds_before + time.time() - t0
     sessions.append({"from_step": first, "to_step": steps, "seconds": round(time.time() - t0, 1)})
     unet.load_state_dict(ema)
+    unet.to("cpu")
     out.mkdir(parents=True, exist_ok=True)
     unet.save_pretrained(out / "unet", safe_serialization=True)
     sched.save_pretrained(out / "scheduler")
@@ -388,9 +398,10 @@ def train(out: Path, steps: int, batch: int, patch: int, lr: float, seed: int,
     record = {
         "command": _command(settings, out, init, corpus),
         "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else dev.type,
         "seconds": round(seconds), "parameters": sum(p.numel() for p in unet.parameters()),
         "pool_seconds": round(pool_seconds), "codec_share": codec_share,
-        "pool": pool_stats(pool) | {"sha256": pool_digest} if pool else None,
+        "pool": _pool_stats(pool) | {"sha256": pool_digest} if pool else None,
         "codecs": _codec_versions() if pool else None,
         "corpus": corpus_record, "load_peak_rss_mib": round(load_rss),
         "checkpoint": None if checkpoint is None else {
@@ -406,6 +417,12 @@ def train(out: Path, steps: int, batch: int, patch: int, lr: float, seed: int,
         _plot(log, plot, f"{name}: training loss"
               + (f" (restore {restore})" if restore else ""))
     return record
+
+
+def _pool_stats(pool: list) -> dict[str, float]:
+    from exvc.prior.codec_degrade import pool_stats
+
+    return pool_stats(pool)
 
 
 def _codec_versions() -> dict[str, str]:
@@ -472,13 +489,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--resume", action="store_true",
                    help="continue the run saved in --checkpoint; every other argument must be "
                         "the one it was started with")
+    p.add_argument("--device", default="cpu",
+                   help="where the network trains: cpu, or cuda on a GPU machine "
+                        "(scripts/prior_gpu.py); the data are drawn on the CPU either way")
     a = p.parse_args(argv)
     try:
         with torch_threads(a.threads):  # the program's whole run, restored for a caller of main
             record = train(a.out, a.steps, a.batch, a.patch, a.lr, a.seed, a.plot, a.init,
                            a.restore, a.name, a.min_factor, a.codec_share, a.pool_clips,
                            corpus=a.corpus, checkpoint=a.checkpoint,
-                           checkpoint_every=a.checkpoint_every, resume=a.resume)
+                           checkpoint_every=a.checkpoint_every, resume=a.resume,
+                           device=a.device)
     except (TrainError, CorpusSplitError) as exc:
         print(f"{p.prog}: error: {exc}", file=sys.stderr)
         return 2
