@@ -6,8 +6,8 @@ still photographs paired with their :func:`degrade` copies, at the low timesteps
 sampler visits. The photographs are the twelve of :mod:`exvc.prior.data`, or with
 ``--corpus DIR`` the training split of the built photo corpus (docs/prior_corpus.md; the
 held-back split is never read). Everything is seeded: the same command on the same torch
-build and thread count gives the same weights (with ``--codec-share``, only where the codecs
-code a clip to the same bytes twice; libx265 does not here, docs/prior.md). It writes the
+build and thread count gives the same weights (with ``--codec-share`` too, since libx265
+codes a clip to the same bytes every time: exvc.media.filled_memory). It writes the
 diffusers folders, the spec file, ``training.json`` (sources, settings, loss log, weights'
 SHA-256) and a loss-curve PNG.
 
@@ -243,8 +243,8 @@ def _pool_digest(pool: list) -> str:
 
 def _save_pool(checkpoint: Path, pool: list) -> None:
     """Keep the coded clips beside the checkpoint. A resumed run reads them back instead of
-    coding them again: libx265 does not code the same clip to the same bytes twice here, so
-    a rebuilt pool would differ and the run would not end where an uninterrupted one does."""
+    coding them again, so that it ends where an uninterrupted one does even where a codec's
+    bytes depend on its version or on the machine."""
     _atomic_save(checkpoint, POOL_FILE, {
         "labels": [c.label for c in pool], "clean": [c.clean for c in pool],
         "degraded": [c.degraded for c in pool]})
