@@ -31,9 +31,9 @@ def _encode_job(frames: np.ndarray, info: VideoInfo, settings: EncodeSettings
             "torch_threads": settings.threads or torch.get_num_threads()}
 
 
-def _decode_job(data: bytes, threads: int | None) -> dict[str, Any]:
+def _decode_job(data: bytes, threads: int | None, prior: str | None) -> dict[str, Any]:
     start = time.perf_counter()
-    _, frames = decode_video(data, threads=threads)
+    _, frames = decode_video(data, threads=threads, prior=prior)
     decoded = np.stack([to_uint8(frame) for frame in frames])
     return {"frames": decoded, "seconds": time.perf_counter() - start, "peak_mb": peak_mb()}
 
@@ -43,6 +43,7 @@ def encode(frames: np.ndarray, info: VideoInfo, settings: EncodeSettings) -> dic
     return isolated(_encode_job, frames, info, settings)
 
 
-def decode(data: bytes, threads: int | None) -> dict[str, Any]:
-    """Decode in a child: ``frames`` (T, 3, H, W) uint8, ``seconds``, ``peak_mb``."""
-    return isolated(_decode_job, data, threads)
+def decode(data: bytes, threads: int | None, prior: str | None = None) -> dict[str, Any]:
+    """Decode in a child: ``frames`` (T, 3, H, W) uint8, ``seconds``, ``peak_mb``. ``prior``:
+    the one the file was encoded with when it is not a bundled one (a ``dinr:prior=`` row)."""
+    return isolated(_decode_job, data, threads, prior)

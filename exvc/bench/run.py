@@ -173,7 +173,7 @@ def run_exvc(codec: str, ref: np.ndarray, info: Any, clip: ClipInfo, bpp: float,
     settings = EncodeSettings(bpp=bpp, preset=config.preset, threads=config.threads,
                               codec=variant[0], **variant[1])
     enc = exvc_codec.encode(ref, info, settings)
-    dec = exvc_codec.decode(enc["data"], config.threads)
+    dec = exvc_codec.decode(enc["data"], config.threads, settings.prior)
     size = len(enc["data"])
     result.bytes, result.bpp = size, 8 * size / _pixels(clip)
     result.rate_error = size / target - 1.0
