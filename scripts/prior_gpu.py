@@ -76,7 +76,9 @@ def pack(corpus: Path, out: Path, short_side: int, quality: int) -> None:
                         "-d", str(wheels), f"{name}=={version}" if version else name],
                        check=True)
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) / 2**20
-    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True,
+    # what travels: tracked files and untracked ones that git does not ignore
+    tracked = subprocess.run(["git", "ls-files", "-z", "--cached", "--others",
+                              "--exclude-standard"], cwd=ROOT, capture_output=True,
                              check=True).stdout.split(b"\0")
     repo = sum((ROOT / f.decode()).stat().st_size for f in tracked if f) / 2**20
     print(f"packed {len(kept)} photographs and {len(WHEELS)} wheels into {out}: {size:.1f} MiB "
@@ -147,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
                     help="a built corpus (default: ~/.cache/exvc/prior-corpus/images)")
     pk.add_argument("--out", type=Path, default=PACK)
     pk.add_argument("--short-side", type=int, default=320)
-    pk.add_argument("--quality", type=int, default=95)
+    pk.add_argument("--quality", type=int, default=90)
     tr = sub.add_parser("train", help="there: train for --minutes and write the prior")
     tr.add_argument("--out", type=Path, required=True)
     tr.add_argument("--minutes", type=float, default=7.0)

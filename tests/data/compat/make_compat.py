@@ -231,7 +231,7 @@ def adapter_file(prior_name: str) -> bytes:
 
 
 ADAPTER_CASES = {f"adapter_{name}_32x24_6f": name  # one per bundled prior (since 1.4)
-                 for name in ("exvc-default-1", "exvc-default-2")}
+                 for name in ("exvc-default-1", "exvc-default-2", "exvc-default-3")}
 
 
 AUDIO_CASE = "audio_opus_16x16_4f"  # the basic file with an AUDIO chunk (since 1.4)
