@@ -16,8 +16,9 @@ The machine there has torch, Pillow, safetensors and huggingface_hub but neither
 VVC encoder, and the working tree that travels is limited to 64 MiB (the repository is about
 32 of them). So the GPU run trains on the blur conditions only (no ``--codec-share``), from
 photographs at a short side of 320 instead of 768. ``train`` first times a 30-step pilot,
-then picks the largest number of steps (a multiple of 100) that fits ``--minutes`` and trains
-with that; the command recorded in ``training.json`` reproduces it.
+then picks the largest number of steps (a multiple of 100) that fits ``--minutes`` (the main
+run's loading, training and saving; the pilot, about a minute, comes on top) and trains with
+that; the command recorded in ``training.json`` reproduces it.
 """
 
 from __future__ import annotations
@@ -152,7 +153,8 @@ def main(argv: list[str] | None = None) -> None:
     pk.add_argument("--quality", type=int, default=90)
     tr = sub.add_parser("train", help="there: train for --minutes and write the prior")
     tr.add_argument("--out", type=Path, required=True)
-    tr.add_argument("--minutes", type=float, default=7.0)
+    tr.add_argument("--minutes", type=float, default=7.0,
+                    help="the main run's budget; the pilot comes on top")
     tr.add_argument("--device", default="cuda")
     tr.add_argument("--threads", type=int, default=8, help="CPU threads (the batches)")
     tr.add_argument("--batch", type=int, default=64)

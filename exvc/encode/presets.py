@@ -54,24 +54,22 @@ class BaseSearch:
     motion: bool = False
 
 
-# Frame steps above 8 are searched only where 8 won (the climb in condition_choice): at the
-# lowest rates on carphone 16 beat 8 (docs/motion.md, "Longer frame steps").
-LONG_STEPS = UNIFORM_STEPS
-
+# From fast on, steps above 8 are searched too, but only where 8 won (the climb in
+# condition_choice): at the lowest rates on carphone 16 beat 8 (docs/motion.md).
 _BASE_SEARCH = {
     "ultrafast": BaseSearch(scales=(1,), steps=(1, 2)),
     "superfast": BaseSearch(scales=(1,), steps=(1, 2, 4)),
     "veryfast": BaseSearch(steps=(1, 2, 4)),
     "faster": BaseSearch(steps=(1, 2, 4)),
-    "fast": BaseSearch(scales=(1, 2, 4), steps=LONG_STEPS, search_preset="faster"),
+    "fast": BaseSearch(scales=(1, 2, 4), steps=UNIFORM_STEPS, search_preset="faster"),
     # not at medium: searched at faster, one of four measured files chose a worse
     # configuration (0.7 dB less; docs/base.md, "Speed")
-    "medium": BaseSearch(scales=(1, 2, 4), steps=LONG_STEPS),
-    "slow": BaseSearch("all", (1, 2, 4), LONG_STEPS, ("rate", "rate2"), inr=True,
+    "medium": BaseSearch(scales=(1, 2, 4), steps=UNIFORM_STEPS),
+    "slow": BaseSearch("all", (1, 2, 4), UNIFORM_STEPS, ("rate", "rate2"), inr=True,
                        adapters=True, motion=True),
-    "slower": BaseSearch("all", (1, 2, 4), LONG_STEPS, ("rate", "rate2"), inr=True,
+    "slower": BaseSearch("all", (1, 2, 4), UNIFORM_STEPS, ("rate", "rate2"), inr=True,
                          adapters=True, motion=True),
-    "veryslow": BaseSearch("all", (1, 2, 4), LONG_STEPS, ("rate", "rate2"), inr=True,
+    "veryslow": BaseSearch("all", (1, 2, 4), UNIFORM_STEPS, ("rate", "rate2"), inr=True,
                            adapters=True, motion=True),
 }
 

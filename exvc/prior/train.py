@@ -395,13 +395,18 @@ def train(out: Path, steps: int, batch: int, patch: int, lr: float, seed: int,
     (out / SPEC_FILE).write_text(json.dumps(
         {"name": name, "unshuffle": UNSHUFFLE}, indent=2) + "\n")
     digest = load_prior(out).digest.hex()
+    pool_record = None
+    if pool:  # codec_degrade needs PyAV, which a GPU machine lacks (only for --codec-share)
+        from exvc.prior.codec_degrade import pool_stats
+
+        pool_record = pool_stats(pool) | {"sha256": pool_digest}
     record = {
         "command": _command(settings, out, init, corpus),
         "torch": torch.__version__, "threads": torch.get_num_threads(),
         "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else dev.type,
         "seconds": round(seconds), "parameters": sum(p.numel() for p in unet.parameters()),
         "pool_seconds": round(pool_seconds), "codec_share": codec_share,
-        "pool": _pool_stats(pool) | {"sha256": pool_digest} if pool else None,
+        "pool": pool_record,
         "codecs": _codec_versions() if pool else None,
         "corpus": corpus_record, "load_peak_rss_mib": round(load_rss),
         "checkpoint": None if checkpoint is None else {
@@ -417,12 +422,6 @@ def train(out: Path, steps: int, batch: int, patch: int, lr: float, seed: int,
         _plot(log, plot, f"{name}: training loss"
               + (f" (restore {restore})" if restore else ""))
     return record
-
-
-def _pool_stats(pool: list) -> dict[str, float]:
-    from exvc.prior.codec_degrade import pool_stats
-
-    return pool_stats(pool)
 
 
 def _codec_versions() -> dict[str, str]:
