@@ -241,6 +241,20 @@ def test_a_mixed_sampler_moves_part_of_the_way_from_the_inr(priors):
         SamplerSettings(0, 8, 1, 8)  # sampler 0 is never mixed
 
 
+def test_inference_in_bfloat16_stays_close_and_training_stays_float32():
+    """Where the CPU computes bfloat16 natively the UNet infers in it (twice as fast,
+    docs/prior.md "Decoding speed"). A frame of the bundled prior stays well within the compat
+    corpus's 45 dB of float32's; with gradients on (adapter training) nothing changes."""
+    fp32, bf16 = load_prior(None, bf16=False), load_prior(None, bf16=True)
+    x = torch.rand(1, 3, 32, 48, generator=torch.Generator().manual_seed(3))
+    noise, settings = noise_for(fp32, 7, 32, 48), SamplerSettings.of(8, 2)
+    with torch.inference_mode():
+        a, b = (sample(p, x, noise, settings).clamp(0, 1) for p in (fp32, bf16))
+    assert not torch.equal(a, b)  # bfloat16 did run
+    assert 10 * torch.log10(1 / torch.mean((a - b) ** 2)) > 50
+    assert torch.equal(sample(fp32, x, noise, settings), sample(bf16, x, noise, settings))
+
+
 # --- chunks ------------------------------------------------------------------------------
 
 def test_adapter_chunk_round_trip_and_limits():

@@ -18,6 +18,7 @@ older default finds its own prior by that identity.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ class Prior:
     name: str
     source: str
     digest: bytes
+    bf16: bool = False  # inference runs the UNet in bfloat16 on a CPU (see ``predict``)
 
     @property
     def device(self) -> torch.device:
@@ -108,15 +110,38 @@ class Prior:
         """The UNet's output (whatever its scheduler's ``prediction_type`` says) at step t."""
         inp = torch.cat([x, cond], dim=1)
         ts = torch.full((x.shape[0],), int(t), dtype=torch.long, device=x.device)
-        if type(self.unet).__name__ == "UNet2DConditionModel":
-            ctx = torch.zeros(x.shape[0], 1, int(self.unet.config.cross_attention_dim),
-                              device=x.device)
-            kwargs = {}
-            if self.unet.config.class_embed_type is not None or self.unet.config.num_class_embeds:
-                kwargs["class_labels"] = torch.zeros(x.shape[0], dtype=torch.long,
-                                                     device=x.device)
-            return self.unet(inp, ts, encoder_hidden_states=ctx, **kwargs).sample
-        return self.unet(inp, ts).sample
+        with self._precision(x.device):
+            if type(self.unet).__name__ == "UNet2DConditionModel":
+                ctx = torch.zeros(x.shape[0], 1, int(self.unet.config.cross_attention_dim),
+                                  device=x.device)
+                kwargs = {}
+                if (self.unet.config.class_embed_type is not None
+                        or self.unet.config.num_class_embeds):
+                    kwargs["class_labels"] = torch.zeros(x.shape[0], dtype=torch.long,
+                                                         device=x.device)
+                out = self.unet(inp, ts, encoder_hidden_states=ctx, **kwargs).sample
+            else:
+                out = self.unet(inp, ts).sample
+        return out.float()
+
+    def _precision(self, device: torch.device) -> contextlib.AbstractContextManager:
+        """bfloat16 autocast for inference on a CPU when ``bf16`` is set, else nothing.
+
+        On a CPU with native bfloat16 (AVX512-BF16 or AMX) the UNet's convolutions run twice
+        as fast, and a frame differs from float32's by about 64 dB PSNR (docs/prior.md,
+        "Decoding speed"). Training (gradients on) stays float32; the encoder judges its
+        candidates without gradients, so it measures what the decoder will give."""
+        if self.bf16 and device.type == "cpu" and not torch.is_grad_enabled():
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+
+def native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX); elsewhere autocast
+    would emulate it, slower than float32."""
+    cpu = torch.cpu
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
 
 
 def _canonical(config: dict) -> bytes:
@@ -166,9 +191,10 @@ def _load_component(source: str, subfolder: str, allowed: tuple[str, ...]):
                          f"({type(exc).__name__})") from None
 
 
-def load_prior(source: str | Path | None = None) -> Prior:
+def load_prior(source: str | Path | None = None, bf16: bool | None = None) -> Prior:
     """Load the prior at ``source``: a directory, a hub id, or the name of a bundled prior
-    (``exvc-default-1``); None is the bundled default."""
+    (``exvc-default-1``); None is the bundled default. ``bf16``: run inference in bfloat16
+    on a CPU (None: where the CPU computes it natively, :func:`native_bf16`)."""
     import diffusers
 
     bundled = bundled_priors()
@@ -201,7 +227,8 @@ def load_prior(source: str | Path | None = None) -> Prior:
             module.requires_grad_(False)
     name = str(spec.get("name", path.name if path.exists() else src))
     prior = Prior(unet, dict(sched), vae, unshuffle, name, src,
-                  prior_digest(unet, dict(sched), vae, unshuffle))
+                  prior_digest(unet, dict(sched), vae, unshuffle),
+                  native_bf16() if bf16 is None else bf16)
     _check_shapes(prior)
     return prior
 
