@@ -9,7 +9,7 @@ INR frame), with no adapter, so the sampler is isolated. For
 each setting it prints PSNR, ST-LPIPS and flicker over all frames against the source, the
 seconds per frame, and the encoder's distortion-perception score (``exvc.encode.perception``,
 on the frames ``exvc.encode.sampler_choice`` probes). The setting the encoder would choose
-is marked with ``*`` (the lowest score among the settings within ``MAX_PSNR_DROP`` dB of the
+is marked with ``*`` (the lowest score among the settings at ``psnr_floor`` of the
 INR on the probe frames). The default settings are the encoder's candidates.
 
 Where the INR file has several segments (a scene cut), a second table gives, per segment,
@@ -35,7 +35,7 @@ from exvc.bench.stlpips import STLPIPS
 from exvc.decode.decoder import decode_video, parse_stream
 from exvc.encode.encoder import encode_video
 from exvc.encode.frame_sampling import probe_ids
-from exvc.encode.perception import MAX_PSNR_DROP, dp_score, judge
+from exvc.encode.perception import dp_score, judge, psnr_floor
 from exvc.encode.sampler_choice import CANDIDATES, pick
 from exvc.encode.settings import EncodeSettings
 from exvc.prior.loader import load_prior
@@ -85,9 +85,9 @@ def _sweep(spec, bpp: float, frames: int, preset: str, cache: Path, prior, lp,
 def _choice(ref: np.ndarray, inr: np.ndarray, outs: list[np.ndarray],
             settings: list[SamplerSettings], ids: list[int]) -> int:
     """The index the encoder's rule picks on frames ``ids``: the lowest score among the
-    settings within MAX_PSNR_DROP of the INR (mix 0 always qualifies)."""
+    settings at the INR's psnr_floor or above (mix 0 always qualifies)."""
     t_ref = torch.from_numpy(ref[ids])
-    floor = judge(torch.from_numpy(_u8(inr[ids])).float(), t_ref).psnr - MAX_PSNR_DROP
+    floor = psnr_floor(judge(torch.from_numpy(_u8(inr[ids])).float(), t_ref).psnr)
     return pick(settings, [judge(torch.from_numpy(_u8(o[ids])).float(), t_ref) for o in outs],
                 floor)
 

@@ -484,10 +484,10 @@ class _FixedCoder:
 def test_an_adapter_is_kept_exactly_when_it_lowers_the_loss_by_the_margin_above_the_floor(
         video, monkeypatch, with_score, alone_psnr, with_psnr, kept):
     from exvc.encode import dinr_segment
-    from exvc.encode.perception import MAX_PSNR_DROP, Judgement
+    from exvc.encode.perception import Judgement, psnr_floor
     from exvc.encode.presets import preset_plan
 
-    assert MAX_PSNR_DROP == 1.5 and dinr_segment.KEEP_MARGIN == 0.035  # the table assumes
+    assert psnr_floor(30.0) == 28.5 and dinr_segment.KEEP_MARGIN == 0.035  # the table assumes
     monkeypatch.setattr(dinr_segment, "judge", lambda out, ref: Judgement(0.0, 30.0))
     coder = _FixedCoder(Judgement(1.0, alone_psnr), Judgement(with_score, with_psnr))
     frames = torch.from_numpy(np.stack(video[0]))
@@ -495,6 +495,27 @@ def test_an_adapter_is_kept_exactly_when_it_lowers_the_loss_by_the_margin_above_
                                       preset_plan("faster"), lambda v, i: coder)
     assert seg.psnr_floor == min(28.5, alone_psnr)
     assert (seg.adapter is not None) == kept
+
+
+def test_the_fidelity_floor_tightens_where_the_condition_is_sharp(video, priors, monkeypatch):
+    """1.5 dB below the condition up to 30 dB, 0.25 dB from 33 dB, linear between: a rewrite
+    that costs 0.6 dB of a 34 dB condition is not chosen, whatever its score."""
+    from exvc.encode import sampler_choice
+    from exvc.encode.perception import Judgement, psnr_floor
+    from exvc.encode.sampler_choice import CANDIDATES, choose_sampler
+
+    assert [psnr_floor(x) for x in (20.0, 30.0, 31.5, 33.0, 40.0)] == \
+        [18.5, 28.5, 30.625, 32.75, 39.75]
+    prior = load_prior(priors[0])
+    frames = torch.from_numpy(np.stack(video[0]))
+    noise, n = noise_for(prior, 0, H, W), len(CANDIDATES)
+    scores = [3.0] * 6 + [1.0] + [2.0] * (n - 8) + [4.0]  # candidate 6 best, mix 0 worst
+    for own, drop, best in ((29.0, 0.6, 6), (34.0, 0.6, 0), (34.0, 0.2, 6)):
+        psnrs = [own - 0.1] + [own - 0.7] * 5 + [own - drop] + [own - 0.7] * (n - 8) + [own]
+        fake = iter([Judgement(0.0, own)] + [Judgement(s, p) for s, p in
+                                             zip(scores, psnrs, strict=True)])
+        monkeypatch.setattr(sampler_choice, "judge", lambda out, ref, f=fake: next(f))
+        assert choose_sampler(prior, noise, frames, frames)[0] == CANDIDATES[best]
 
 
 def test_dp_score_charges_blur_and_invented_detail():
@@ -513,7 +534,7 @@ def test_dp_score_charges_blur_and_invented_detail():
 
 def test_sampler_strength_is_the_best_scoring_candidate(video, priors, monkeypatch):
     from exvc.encode import sampler_choice
-    from exvc.encode.perception import MAX_PSNR_DROP, Judgement
+    from exvc.encode.perception import Judgement, psnr_floor
     from exvc.encode.sampler_choice import CANDIDATES, choose_sampler
 
     prior = load_prior(priors[0])
@@ -522,11 +543,12 @@ def test_sampler_strength_is_the_best_scoring_candidate(video, priors, monkeypat
     noise = noise_for(prior, 0, H, W)
     chosen, judged = choose_sampler(prior, noise, frames, inr)  # the real judge, end to end
     assert len(judged) == len(CANDIDATES) and chosen in CANDIDATES
-    assert judged[CANDIDATES.index(chosen)].psnr >= judged[-1].psnr - MAX_PSNR_DROP
+    assert judged[CANDIDATES.index(chosen)].psnr >= psnr_floor(judged[-1].psnr)
     assert choose_sampler(prior, noise, frames, inr)[0] == chosen  # deterministic
     n = len(CANDIDATES)
     low6 = [3.0] * 6 + [1.0] + [2.0] * (n - 8) + [4.0]  # candidate 6 best, mix 0 worst
     low_inr = [3.0] * (n - 1) + [1.0]  # mix 0, the INR as it is, scores best
+    assert psnr_floor(30.0) == 28.5  # the table assumes
     for best, scores, psnrs in (
             (6, low6, [30.0] * n),
             (n - 1, low_inr, [30.0] * n),

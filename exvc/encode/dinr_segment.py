@@ -14,8 +14,8 @@ loss wins, by a margin. The judge is the adapters' own training loss on the prob
 (relative). In twelve measured INR segments the adapters that helped ST-LPIPS lowered it by
 4.3-13.5 % and those that hurt by at most 3.0 % (docs/dinr.md, "Keeping an adapter"); the
 distortion-perception score had turned down four of the seven that helped. The adapter must
-also decode no more than ``MAX_PSNR_DROP`` dB below the condition's own frames (or, where the
-prior alone already does, no lower than that): a perceptual judge alone let an adapter cost
+also decode at the condition's own ``psnr_floor`` or above (or, where the prior alone is
+already below it, no lower than that): a perceptual judge alone let an adapter cost
 1.5 dB for a small gain (docs/dinr.md, "A fidelity floor").
 """
 
@@ -31,7 +31,7 @@ from exvc.bitstream.container import ADAPTER, Chunk, chunk_size
 from exvc.encode.adapter_coder import AdapterCoder, AdapterSchedule
 from exvc.encode.condition import Condition
 from exvc.encode.frame_sampling import probe_ids
-from exvc.encode.perception import MAX_PSNR_DROP, as_delivered, judge
+from exvc.encode.perception import as_delivered, judge, psnr_floor
 from exvc.encode.presets import Plan
 from exvc.encode.rate_control import BudgetError
 
@@ -66,7 +66,7 @@ def refine_segment(video: torch.Tensor, condition: Condition, total: int, plan: 
     alone_j = coder.evaluate_with(None, video, frames)
     ids = probe_ids(len(video))
     own_psnr = judge(as_delivered(frames[ids]), video[ids]).psnr
-    floor = min(own_psnr - MAX_PSNR_DROP, alone_j.psnr)
+    floor = min(psnr_floor(own_psnr), alone_j.psnr)
     best = DinrSegment(condition, None, alone_j.score, None, floor, None)
     payload = coder.train(video, frames, AdapterSchedule(plan.adapter_iterations), report)
     if payload is None:

@@ -9,9 +9,9 @@ the lowest distortion-perception score (``exvc.encode.perception``). Each step s
 also tried mixed with the INR frame (part of the way from the INR to the sample), which is
 cheap: one sampling per step setting serves all its mixes. Mix 0 (the INR frame as it is)
 is a candidate too, so the prior is never used where the score says it hurts. A candidate
-that decodes more than ``MAX_PSNR_DROP`` dB below the INR frame (mix 0) is not eligible,
-whatever its score. The PRIOR chunk's size differs by at most its mix byte, so the choice is
-made at (almost) equal rate.
+that decodes below the INR frame's ``psnr_floor`` (``MAX_PSNR_DROP`` dB below mix 0, less
+where the INR is already sharp) is not eligible, whatever its score. The PRIOR chunk's size
+differs by at most its mix byte, so the choice is made at (almost) equal rate.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import torch
 
 from exvc.bitstream.prior_chunk import MIX_ONE
 from exvc.encode.frame_sampling import probe_ids
-from exvc.encode.perception import MAX_PSNR_DROP, Judgement, as_delivered, judge
+from exvc.encode.perception import Judgement, as_delivered, judge, psnr_floor
 from exvc.prior.loader import Prior
 from exvc.prior.sampler import SamplerSettings, make_scheduler, mix_with_inr, sample
 
@@ -36,13 +36,13 @@ def choose_sampler(prior: Prior, noise: torch.Tensor, video: torch.Tensor, inr: 
                    candidates: tuple[SamplerSettings, ...] = CANDIDATES
                    ) -> tuple[SamplerSettings, list[Judgement]]:
     """The candidate whose decoding of ``inr`` (T, 3, H, W) scores best against ``video``
-    among those within ``MAX_PSNR_DROP`` dB of ``inr`` itself, and every candidate's
+    among those at ``psnr_floor`` of ``inr`` itself or above, and every candidate's
     judgement (ties go to the earlier candidate)."""
     ids = probe_ids(len(video))
     sampled: dict[tuple[int, int], torch.Tensor] = {}
     judged = []
     with torch.inference_mode():
-        floor = judge(as_delivered(inr[ids]), video[ids]).psnr - MAX_PSNR_DROP
+        floor = psnr_floor(judge(as_delivered(inr[ids]), video[ids]).psnr)
         for settings in candidates:
             key = (settings.grid_steps, settings.run_steps)
             if settings.mix and key not in sampled:
