@@ -359,6 +359,28 @@ def test_without_vvc_the_command_prints_one_notice(tmp_path, y4m):
     assert r.returncode == 1 and "the vvc base is not available here" in r.stderr
 
 
+def test_a_vvenc_encode_that_writes_nothing_with_one_thread_is_tried_with_two(monkeypatch):
+    """libvvenc 1.15 with one thread can exit 0 without a stream (docs/base.md, "The three
+    codecs"): that encode is tried again with 2 threads; other failures, and the same
+    failure at other thread counts, stay errors."""
+    calls, failing = [], {1}
+
+    def once(pictures, fps, setting, preset, threads, timeout):
+        calls.append(threads)
+        if threads in failing:
+            raise base_codecs.NothingWritten("libvvenc failed: no stream written")
+        return b"stream"
+
+    monkeypatch.setattr(base_codecs, "_vvenc_once", once)
+    args = (None, Fraction(25), base_codecs.RateSetting("qp", 63), "medium")
+    assert base_codecs._encode_vvenc(*args, 1, None) == b"stream" and calls == [1, 2]
+    calls.clear()
+    failing.add(2)
+    with pytest.raises(base_codecs.NothingWritten):
+        base_codecs._encode_vvenc(*args, 2, None)
+    assert calls == [2]
+
+
 def test_candidates_can_be_searched_at_a_faster_preset_and_the_chosen_one_coded_at_the_files():
     """docs/base.md, "Speed": at -preset fast the grid is compared with the encoder's faster
     settings, and only the chosen configuration is coded again at the file's preset; the file
