@@ -8,10 +8,6 @@ is coded for the segment's whole budget and its frames are judged on the probe f
 (``exvc.encode.perception``). The lowest score wins among the candidates within
 ``PSNR_SLACK`` dB of the best PSNR of any candidate, so a perceptual gain never costs more
 than that in fidelity.
-
-A preset may search the bases at a faster preset's encoder settings (``search_preset``). The
-``rejudge`` best of them are then coded again at the file's preset and judged again, so that
-the faster ranking only narrows the field and the file's own encoder settings decide.
 """
 
 from __future__ import annotations
@@ -54,7 +50,6 @@ class Candidates:
     inr_alone: bool = False
     enhancement: bool = False
     search_preset: str | None = None  # bases are compared at this preset's encoder settings
-    rejudge: int = 0  # the best searched bases judged again at the file's preset
     # The best base's anchors placed again by this perceptual threshold, as one more
     # candidate (``exvc.encode.refresh``); 0: not tried.
     refresh: float = 0.0
@@ -66,17 +61,11 @@ class Choice:
     judged: list[tuple[str, Judgement]]  # every candidate that fitted, in trial order
 
 
-def ranked(judged: list[Judgement]) -> list[int]:
-    """Indices by preference: the candidates within PSNR_SLACK dB of the best PSNR by score,
-    then the others (ties keep the trial order)."""
-    top = max(j.psnr for j in judged)
-    return sorted(range(len(judged)), key=lambda i: (judged[i].psnr < top - PSNR_SLACK,
-                                                     judged[i].score))
-
-
 def pick(judged: list[Judgement]) -> int:
     """Index of the lowest score among the judgements within PSNR_SLACK dB of the best PSNR."""
-    return ranked(judged)[0]
+    top = max(j.psnr for j in judged)
+    eligible = [j.score if j.psnr >= top - PSNR_SLACK else float("inf") for j in judged]
+    return min(range(len(judged)), key=eligible.__getitem__)
 
 
 def choose_condition(video: torch.Tensor, total: int, cands: Candidates, job: BaseJob,
@@ -121,9 +110,6 @@ def choose_condition(video: torch.Tensor, total: int, cands: Candidates, job: Ba
         refreshed = _refreshed(video, best_base, search, total, cands.refresh)
         if refreshed is not None:
             consider(lambda: refreshed)
-    if cands.rejudge and search is not job:
-        _rejudge(tried, judged, cands.rejudge, job, total, consider)
-        bases = [c for c in tried if isinstance(c, BaseCondition)]
     # The INR alone competes at the slow presets, and whenever no base fits the budget:
     # its floor (a few dozen bytes) is far below a codec's.
     if cands.inr_alone or not bases:
@@ -142,21 +128,6 @@ def choose_condition(video: torch.Tensor, total: int, cands: Candidates, job: Ba
         # the search stops at sizes the judge needs; the file's rate wants the chosen one full
         chosen = chosen.filled(total)
     return Choice(chosen, [(c.label, j) for c, j in zip(tried, judged, strict=True)])
-
-
-def _rejudge(tried: list[Condition], judged: list[Judgement], count: int, job: BaseJob,
-             total: int, consider: Callable[[Callable[[], Condition]], Condition | None]
-             ) -> None:
-    """Code the ``count`` best bases of ``tried`` again with ``job`` (the file's preset) and
-    judge them in place of their searched versions; a base that no longer fits keeps its
-    searched version (it fits the budget)."""
-    bases = [i for i in ranked(judged) if isinstance(tried[i], BaseCondition)][:count]
-    for i in sorted(bases, reverse=True):
-        searched = tried.pop(i), judged.pop(i)
-        again = consider(lambda c=searched[0]: BaseCondition.code(job, c.coded.config, total))
-        if again is None:
-            tried.append(searched[0])
-            judged.append(searched[1])
 
 
 def _at_the_file_preset(chosen: BaseCondition, job: BaseJob, total: int) -> BaseCondition:

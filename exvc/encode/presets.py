@@ -48,10 +48,6 @@ class BaseSearch:
     # The preset whose encoder settings the candidates are searched at (None: this one); the
     # chosen configuration alone is then coded again at this preset (docs/base.md, "Speed").
     search_preset: str | None = None
-    # How many of the best searched bases are coded again at this preset and judged again
-    # before the choice (only with a search_preset): the faster preset's ranking of close
-    # candidates can differ from this one's (docs/base.md, "Speed").
-    rejudge: int = 0
     # Whether a base with a frame step also competes with a MOTION chunk (coded twice): on
     # the development clips it never paid at fast (docs/motion.md), so only the slow presets
     # spend the time.
@@ -66,10 +62,9 @@ _BASE_SEARCH = {
     "veryfast": BaseSearch(steps=(1, 2, 4)),
     "faster": BaseSearch(steps=(1, 2, 4)),
     "fast": BaseSearch(scales=(1, 2, 4), steps=UNIFORM_STEPS, search_preset="faster"),
-    # searched at faster, the two best judged again at medium: searching at faster alone,
-    # one of four measured files chose a worse configuration (docs/base.md, "Speed")
-    "medium": BaseSearch(scales=(1, 2, 4), steps=UNIFORM_STEPS, search_preset="faster",
-                         rejudge=2),
+    # not at medium: searched at faster, one of four measured files chose a worse
+    # configuration (0.7 dB less; docs/base.md, "Speed")
+    "medium": BaseSearch(scales=(1, 2, 4), steps=UNIFORM_STEPS),
     "slow": BaseSearch("all", (1, 2, 4), UNIFORM_STEPS, ("rate", "rate2"), inr=True,
                        adapters=True, motion=True),
     "slower": BaseSearch("all", (1, 2, 4), UNIFORM_STEPS, ("rate", "rate2"), inr=True,
