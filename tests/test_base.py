@@ -359,6 +359,32 @@ def test_without_vvc_the_command_prints_one_notice(tmp_path, y4m):
     assert r.returncode == 1 and "the vvc base is not available here" in r.stderr
 
 
+def test_a_base_search_that_asks_again_reuses_its_streams(monkeypatch):
+    """A job keeps the streams it coded (by configuration, rate setting and preset): the
+    top-up's second search of a configuration codes nothing again and gives the same
+    payload, which a fresh job also gives (the encoders are repeatable)."""
+    from exvc.encode.condition import BaseJob
+
+    video = torch.from_numpy(clip())
+    encodes = []
+    real = base_codecs.encode
+
+    def counted(*args, **kwargs):
+        encodes.append(args[3])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(base_codecs, "encode", counted)
+    job = BaseJob(video, Fraction(25), "ultrafast")
+    first = job.code(BaseConfig(CODECS[0]), 1500, thorough=True)
+    assert encodes
+    coded = len(encodes)
+    again = job.code(BaseConfig(CODECS[0]), 1500, thorough=True)
+    assert len(encodes) == coded and again.payload.units == first.payload.units
+    fresh = BaseJob(video, Fraction(25), "ultrafast").code(BaseConfig(CODECS[0]), 1500,
+                                                             thorough=True)
+    assert len(encodes) == 2 * coded and fresh.payload.units == first.payload.units
+
+
 def test_a_vvenc_encode_that_writes_nothing_with_one_thread_is_tried_with_two(monkeypatch):
     """libvvenc 1.15 with one thread can exit 0 without a stream (docs/base.md, "The three
     codecs"): that encode is tried again with 2 threads; other failures, and the same

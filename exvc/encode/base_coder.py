@@ -115,12 +115,14 @@ class CodedBase:
 
 def code_base(video: torch.Tensor, budget: int, config: BaseConfig, fps: Fraction,
               preset: str = "medium", threads: int | None = None,
-              thorough: bool = False) -> CodedBase:
+              thorough: bool = False, streams: dict | None = None) -> CodedBase:
     """The largest BASE payload of ``video`` (T, 3, H, W) within ``budget`` bytes under
     ``config`` (raises :class:`BudgetError` when even the smallest stream is over).
     ``thorough``: for the chosen configuration, twice the rate-controlled tries and then,
     if still short of ``FILL``, the quantiser bisection too; the largest payload that fits
-    of all of them is kept."""
+    of all of them is kept. ``streams``: a cache of coded streams for this ``video``, by
+    configuration, rate setting and preset; the encoders are repeatable, so a search that
+    asks again (the top-up after a fill, the quantiser bisection) is not coded again."""
     t, _, h, w = video.shape
     size = config.coded_size(w, h)
     anchors = config.anchor_frames(t)
@@ -134,8 +136,13 @@ def code_base(video: torch.Tensor, budget: int, config: BaseConfig, fps: Fractio
 
     def attempt(setting: RateSetting, timeout: float | None = None
                 ) -> tuple[BasePayload, int, RateSetting]:
-        stream = base_codecs.encode(config.codec, pictures, rate, setting, preset, threads,
-                                    timeout)
+        key = (config, setting, preset)
+        stream = streams.get(key) if streams is not None else None
+        if stream is None:
+            stream = base_codecs.encode(config.codec, pictures, rate, setting, preset, threads,
+                                        timeout)
+            if streams is not None:
+                streams[key] = stream
         units = pack(codec, stream)
         if not units or not all(units):
             raise base_codecs.BaseCodecError(f"{config.codec} wrote no picture units")

@@ -43,6 +43,7 @@ class BaseJob:
     _motions: dict = field(default_factory=dict, repr=False)
     _warps: dict = field(default_factory=dict, repr=False)  # estimate_motion's cache
     _no_motion: set = field(default_factory=set, repr=False)  # configs motion lost on
+    _streams: dict = field(default_factory=dict, repr=False)  # code_base's coded streams
 
     def code(self, config: BaseConfig, total: int, thorough: bool = False) -> CodedBase:
         """``config``'s base within ``total`` chunk bytes, with a MOTION chunk where that
@@ -50,7 +51,7 @@ class BaseJob:
         blended by time, once for what the motion leaves, and the judge picks
         (``with_motion``). Where motion loses, later codings of ``config`` skip it."""
         plain = code_base(self.video, payload_budget(total), config, self.fps, self.preset,
-                          self.threads, thorough)
+                          self.threads, thorough, self._streams)
         motion = None
         if config not in self._no_motion:
             motion = self.motion_for(config.anchor_frames(len(self.video)), total)
@@ -58,7 +59,7 @@ class BaseJob:
             return plain
         try:
             moved = code_base(self.video, payload_budget(total - motion.chunk_bytes), config,
-                              self.fps, self.preset, self.threads, thorough)
+                              self.fps, self.preset, self.threads, thorough, self._streams)
         except BudgetError:
             return plain
         chosen = with_motion(plain, moved, motion, self.video, self.threads)
