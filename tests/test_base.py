@@ -424,9 +424,10 @@ def test_candidates_can_be_searched_at_a_faster_preset_and_the_chosen_one_coded_
     presets = []
     real = condition.code_base
 
-    def spy(video, budget, config, fps, preset="medium", threads=None, thorough=False):
+    def spy(video, budget, config, fps, preset="medium", threads=None, thorough=False,
+            streams=None):
         presets.append((config.step, preset))
-        return real(video, budget, config, fps, preset, threads, thorough)
+        return real(video, budget, config, fps, preset, threads, thorough, streams)
 
     video = torch.from_numpy(clip())
     job = BaseJob(video, Fraction(25), "medium")
