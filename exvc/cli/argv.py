@@ -115,6 +115,10 @@ OPTIONS: tuple[OptionDef, ...] = (
               "segment where the picture changes by more than N 8-bit levels on average "
               "(default 24, 0 = off); FFmpeg encoders get it as their sc_threshold",
               "sc_threshold", values.parse_count, streams=True),
+    OptionDef("rc_lookahead", OUTPUT, "N", "frames read ahead to share a .dinr's bytes "
+              "between its segments by how much each needs at one quantiser of the base "
+              "codec (default 0 = by frame count; e.g. 256); FFmpeg encoders get it as their "
+              "rc_lookahead", "rc_lookahead", values.parse_count, streams=True),
     OptionDef("g", OUTPUT, "N", "frames per .dinr segment (default 64; a segment is coded "
               "alone, like a GOP: -workers codes segments at once); FFmpeg encoders get it as "
               "their GOP size", "gop", values.parse_gop),

@@ -67,6 +67,7 @@ class OutputSpec(FileSpec):
     metadata: dict[str, str] = field(default_factory=dict)
     seed: int | None = None
     sc_threshold: int | None = None
+    rc_lookahead: int | None = None
     gop: int | None = None  # -g: frames per segment
     base: str | None = None
     base_scale: int | None = None

@@ -47,8 +47,8 @@ DINR_CODECS = ("dinr", "inr")  # encoders that write a .dinr; the first is the d
 RESERVED_DINR_CODECS: tuple[str, ...] = ()
 # Output options that change the pictures: a .dinr -> .dinr with any of them is re-encoded.
 REENCODE_OPTIONS = ("b", "s", "filter", "vf", "r", "ss", "t", "to", "frames", "vframes",
-                    "preset", "seed", "pix_fmt", "sc_threshold", "g", "base", "base_scale",
-                    "base_framestep", "base_motion", "refresh_threshold")
+                    "preset", "seed", "pix_fmt", "sc_threshold", "rc_lookahead", "g", "base",
+                    "base_scale", "base_framestep", "base_motion", "refresh_threshold")
 BASE_OPTIONS = ("base", "base_scale", "base_framestep", "base_motion", "refresh_threshold")
 
 
@@ -454,6 +454,8 @@ def encode(plan: Plan, out: OutputSpec, threads: int | None, log: Log,
         kwargs["seed"] = out.seed
     if out.sc_threshold is not None:
         kwargs["scene_cut_levels"] = out.sc_threshold
+    if out.rc_lookahead is not None:
+        kwargs["lookahead"] = out.rc_lookahead
     if out.gop is not None:
         kwargs["segment_frames"] = out.gop
     for name in ("base", "base_scale", "base_framestep"):
@@ -535,6 +537,8 @@ def write_video(plan: Plan, out: OutputSpec, threads: int | None, log: Log,
         codec_options["crf"] = out.crf
     if out.sc_threshold is not None:
         codec_options["sc_threshold"] = str(out.sc_threshold)
+    if out.rc_lookahead is not None:
+        codec_options["rc_lookahead"] = str(out.rc_lookahead)
     if out.gop is not None:
         codec_options["g"] = str(out.gop)
     opts = OutputOptions(fmt=out.fmt, codec=out.codec, pix_fmt=out.pix_fmt,

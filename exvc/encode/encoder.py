@@ -12,6 +12,7 @@ target; the real bytes are checked before anything is returned.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 from collections.abc import Callable, Iterable, Iterator
 
@@ -55,7 +56,12 @@ from exvc.media.types import VideoInfo
 from exvc.models.device import DeviceError, resolve_device
 from exvc.models.threads import torch_threads
 
+log = logging.getLogger("exvc.encode")
+
 TOP_UP = 0.01  # unspent share of the file above which the last condition is coded again
+# At most this much of float32 frames is held to share bytes between segments (with at
+# least one segment): 291 frames of 320x240; at 1920x1080 each segment is a window alone.
+LOOKAHEAD_BYTES = 256 << 20
 
 
 class EncodeError(ValueError):
@@ -195,7 +201,7 @@ def _encode_on(runner, frames: Iterable[np.ndarray], info: VideoInfo,
     budgets = BudgetPlan(settings.bpp, info.width * info.height, overhead)
     coder = SegmentCoder(plan, settings.seed, threads, dinr, layers, settings.hwaccel)
     progress = _Progress(on_progress, info.frames)
-    jobs = _jobs(frames, settings, budgets, progress)
+    jobs = _jobs(frames, settings, budgets, progress, _weigher(settings, layers, threads))
     if runner is not None:
         results = runner.run(coder, jobs)
     else:
@@ -258,18 +264,62 @@ def _dinr_context(settings: EncodeSettings, info: VideoInfo, prior) -> DinrConte
 
 
 def _jobs(frames: Iterable[np.ndarray], settings: EncodeSettings, budgets: BudgetPlan,
-          progress: _Progress) -> Iterator[SegmentJob]:
-    """The segments as they are read, each with its planned budget."""
-    start = 0
+          progress: _Progress, weigh: _Weigher | None) -> Iterator[SegmentJob]:
+    """The segments as they are read, each with its planned budget: shared within windows of
+    up to ``settings.lookahead`` frames (and LOOKAHEAD_BYTES of them) by ``weigh``, or by
+    frame count without it."""
+    start, window = 0, []
     for index, seg in enumerate(split_segments(
             frames, settings.segment_frames, _cut_detector(settings))):
-        end = start + len(seg)
+        end = start + sum(len(s) for _, s in window) + len(seg)
         if end > MAX_FRAMES:
             raise EncodeError(f"more than {MAX_FRAMES} frames: beyond the .dinr limit; "
                               "select fewer with -t or -frames:v")
         progress.read = progress.ends[index] = end
-        yield SegmentJob(index, np.stack(seg), budgets.budget(start, end))
-        start = end
+        window.append((index, np.stack(seg)))
+        held = sum(s.shape[0] for _, s in window)
+        if weigh is None or held >= settings.lookahead or \
+                sum(s.nbytes for _, s in window) >= LOOKAHEAD_BYTES:
+            yield from _planned(window, start, budgets, weigh)
+            start, window = start + held, []
+    yield from _planned(window, start, budgets, weigh)
+
+
+def _planned(window: list[tuple[int, np.ndarray]], start: int, budgets: BudgetPlan,
+             weigh: _Weigher | None) -> Iterator[SegmentJob]:
+    """The jobs of a window of segments from frame ``start``, its budget shared out."""
+    if not window:
+        return
+    lengths = [len(s) for _, s in window]
+    weights = None
+    if weigh is not None and len(window) > 1:
+        weights = weigh([s for _, s in window], budgets.budget(start, start + sum(lengths)))
+    planned = budgets.split(start, lengths, weights)
+    if weights is not None:
+        log.debug("segments of %s frames share %d bytes as %s", lengths, sum(planned), planned)
+    for (index, seg), total in zip(window, planned, strict=True):
+        yield SegmentJob(index, seg, total)
+
+
+class _Weigher:
+    """The segments' weights at one common quantiser of the base codec
+    (``exvc.encode.complexity``)."""
+
+    def __init__(self, codec: str, fps, threads: int | None) -> None:
+        self.codec, self.fps, self.threads = codec, fps, threads
+
+    def __call__(self, segments: list[np.ndarray], total: int) -> list[float] | None:
+        from exvc.encode.complexity import segment_weights
+
+        return segment_weights(self.codec, segments, self.fps, total, self.threads)
+
+
+def _weigher(settings: EncodeSettings, layers: BaseLayers | None,
+             threads: int | None) -> _Weigher | None:
+    """How a dinr file with a base shares bytes between segments; None: by frame count."""
+    if layers is None or not layers.candidates.configs or settings.lookahead <= 1:
+        return None
+    return _Weigher(layers.candidates.configs[0].codec, layers.fps, threads)
 
 
 class _Progress:

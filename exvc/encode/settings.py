@@ -46,6 +46,9 @@ class EncodeSettings:
     # (exvc.encode.refresh; a candidate kept where it measures better): a share, 0 = off,
     # None = the default.
     refresh_threshold: float | None = None
+    # Frames read ahead to share bytes between segments by their size at one quantiser
+    # (exvc.encode.complexity; dinr with a base only); 0 or 1 segment: by frame count.
+    lookahead: int = 0
 
 
 @dataclass
