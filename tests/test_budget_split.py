@@ -34,3 +34,32 @@ def test_large_frames_are_probed_small():
     assert probe_size(320, 240) == (320, 240)
     w, h = probe_size(1920, 1080)
     assert w * h <= 640 * 360 and w % 2 == 0 and h % 2 == 0
+
+
+def test_the_encoder_shares_a_lookahead_window_by_its_weights():
+    import numpy as np
+
+    from exvc.encode.encoder import _jobs, _Progress
+    from exvc.encode.settings import EncodeSettings
+
+    # a still scene of 16 frames, then a hard cut to 20 frames of noise
+    rng = np.random.default_rng(0)
+    still = [np.full((3, 16, 16), 0.2, np.float32)] * 16
+    busy = [rng.random((3, 16, 16), dtype=np.float32) for _ in range(20)]
+    plan = BudgetPlan(2.0, 16 * 16, 40)
+    seen = []
+
+    def weigh(segments, total):
+        seen.append(([len(s) for s in segments], total))
+        return [1.0, 3.0]
+
+    def budgets(lookahead, weigh):
+        settings = EncodeSettings(bpp=2.0, lookahead=lookahead)
+        return [j.total for j in _jobs(iter(still + busy), settings, plan,
+                                       _Progress(None, None), weigh)]
+
+    counted = budgets(0, None)
+    shared = budgets(64, weigh)
+    assert seen == [([16, 20], plan.budget(0, 36))]
+    assert counted == [plan.budget(0, 16), plan.budget(16, 36)]
+    assert sum(shared) == sum(counted) and shared[1] > counted[1]

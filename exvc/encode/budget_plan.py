@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import accumulate, pairwise
 
 # A weighted budget stays within these multiples of the frame-counted one: a probe that
 # misjudges a segment cannot starve it.
@@ -53,11 +54,12 @@ class BudgetPlan:
               weights: Sequence[float] | None = None) -> list[int]:
         """Budgets of consecutive segments of ``lengths`` frames from frame ``start``: the
         window's total shared in proportion to ``weights`` (each kept within MIN_RATIO and
-        MAX_RATIO of its frame-counted share), or frame-counted without them. They add up to
+        MAX_RATIO of its frame-counted share), or frame-counted without them (or when
+        a frame-counted budget is not positive). They add up to
         ``budget(start, start + sum(lengths))`` exactly."""
-        ends = [start + sum(lengths[:k + 1]) for k in range(len(lengths))]
-        counted = [self.budget(a, b) for a, b in zip([start, *ends[:-1]], ends, strict=True)]
-        if weights is None or len(lengths) < 2:
+        bounds = accumulate(lengths, initial=start)
+        counted = [self.budget(a, b) for a, b in pairwise(bounds)]
+        if weights is None or len(lengths) < 2 or min(counted) <= 0:
             return counted
         total = sum(counted)
         shares = _bounded([c / total for c in counted], list(weights))

@@ -264,29 +264,29 @@ def _dinr_context(settings: EncodeSettings, info: VideoInfo, prior) -> DinrConte
 
 
 def _jobs(frames: Iterable[np.ndarray], settings: EncodeSettings, budgets: BudgetPlan,
-          progress: _Progress, weigh: _Weigher | None) -> Iterator[SegmentJob]:
+          progress: _Progress, weigh: Weigh | None) -> Iterator[SegmentJob]:
     """The segments as they are read, each with its planned budget: shared within windows of
     up to ``settings.lookahead`` frames (and LOOKAHEAD_BYTES of them) by ``weigh``, or by
     frame count without it."""
-    start, window = 0, []
+    start = end = 0
+    window: list[tuple[int, np.ndarray]] = []
     for index, seg in enumerate(split_segments(
             frames, settings.segment_frames, _cut_detector(settings))):
-        end = start + sum(len(s) for _, s in window) + len(seg)
+        end += len(seg)
         if end > MAX_FRAMES:
             raise EncodeError(f"more than {MAX_FRAMES} frames: beyond the .dinr limit; "
                               "select fewer with -t or -frames:v")
         progress.read = progress.ends[index] = end
         window.append((index, np.stack(seg)))
-        held = sum(s.shape[0] for _, s in window)
-        if weigh is None or held >= settings.lookahead or \
+        if weigh is None or end - start >= settings.lookahead or \
                 sum(s.nbytes for _, s in window) >= LOOKAHEAD_BYTES:
             yield from _planned(window, start, budgets, weigh)
-            start, window = start + held, []
+            start, window = end, []
     yield from _planned(window, start, budgets, weigh)
 
 
 def _planned(window: list[tuple[int, np.ndarray]], start: int, budgets: BudgetPlan,
-             weigh: _Weigher | None) -> Iterator[SegmentJob]:
+             weigh: Weigh | None) -> Iterator[SegmentJob]:
     """The jobs of a window of segments from frame ``start``, its budget shared out."""
     if not window:
         return
@@ -301,25 +301,24 @@ def _planned(window: list[tuple[int, np.ndarray]], start: int, budgets: BudgetPl
         yield SegmentJob(index, seg, total)
 
 
-class _Weigher:
-    """The segments' weights at one common quantiser of the base codec
-    (``exvc.encode.complexity``)."""
-
-    def __init__(self, codec: str, fps, threads: int | None) -> None:
-        self.codec, self.fps, self.threads = codec, fps, threads
-
-    def __call__(self, segments: list[np.ndarray], total: int) -> list[float] | None:
-        from exvc.encode.complexity import segment_weights
-
-        return segment_weights(self.codec, segments, self.fps, total, self.threads)
+# weights of a window's segments (frames of each, the window's bytes); None: by frame count
+Weigh = Callable[[list[np.ndarray], int], "list[float] | None"]
 
 
 def _weigher(settings: EncodeSettings, layers: BaseLayers | None,
-             threads: int | None) -> _Weigher | None:
-    """How a dinr file with a base shares bytes between segments; None: by frame count."""
+             threads: int | None) -> Weigh | None:
+    """How a dinr file with a base shares bytes between segments: by their size at one
+    quantiser of its first base codec (``exvc.encode.complexity``); None: by frame count."""
     if layers is None or not layers.candidates.configs or settings.lookahead <= 1:
         return None
-    return _Weigher(layers.candidates.configs[0].codec, layers.fps, threads)
+    codec, fps = layers.candidates.configs[0].codec, layers.fps
+
+    def weigh(segments: list[np.ndarray], total: int) -> list[float] | None:
+        from exvc.encode.complexity import segment_weights
+
+        return segment_weights(codec, segments, fps, total, threads)
+
+    return weigh
 
 
 class _Progress:
