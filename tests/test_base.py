@@ -471,3 +471,43 @@ def test_hevc_codes_small_pictures_the_same_whatever_the_heap_held():
         streams.add(base_codecs.encode("hevc", pictures, Fraction(25, 2),
                                        base_codecs.RateSetting("qp", 33), threads=1))
     assert len(streams) == 1
+
+
+@pytest.mark.skipif(not base_codecs.available("vvc"), reason="libvvenc needed")
+def test_two_pass_vvc_codes_a_stream_that_fills_its_budget():
+    """The first pass writes only statistics, no stream: it is not an encoder that wrote
+    nothing (that mistake made every two-pass candidate fail, silently, until 2026-12-05)."""
+    video = torch.from_numpy(clip(16, 96, 64))
+    coded = code_base(video, 3000, BaseConfig("vvc", mode="rate2"), Fraction(25), "faster")
+    assert coded.setting.mode == "rate2" and 0.9 * 3000 <= coded.size <= 3000
+
+
+@pytest.mark.skipif(not base_codecs.available("vvc"), reason="libvvenc needed")
+def test_the_best_one_pass_base_is_coded_with_two_passes_as_one_more_candidate():
+    """docs/base.md, "One pass or two": the medium preset adds the two-pass coding of the
+    best one-pass configuration, once, after the grid; the judge picks as for any other."""
+    from exvc.encode import condition
+    from exvc.encode.condition import BaseJob
+    from exvc.encode.condition_choice import Candidates, choose_condition
+    from exvc.encode.layers import candidates_for
+    from exvc.encode.presets import preset_plan
+
+    assert candidates_for(EncodeSettings(bpp=0.1), preset_plan("medium").base, 64, 48).two_pass
+    assert not candidates_for(EncodeSettings(bpp=0.1, preset="slow"),
+                              preset_plan("slow").base, 64, 48).two_pass  # rate2 is in its grid
+    coded, real = [], condition.code_base
+
+    def spy(video, budget, config, fps, preset="medium", threads=None, thorough=False,
+            streams=None):
+        coded.append((config.step, config.mode))
+        return real(video, budget, config, fps, preset, threads, thorough, streams)
+
+    video = torch.from_numpy(clip())
+    cands = Candidates((BaseConfig("vvc", 1, 1), BaseConfig("vvc", 1, 2)), two_pass=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(condition, "code_base", spy)
+        choice = choose_condition(video, 1500, cands, BaseJob(video, Fraction(25), "faster"),
+                                  preset_plan("medium"))
+    labels = [label for label, _ in choice.judged]
+    assert coded[:2] == [(1, "rate"), (2, "rate")] and coded[2][1] == "rate2"
+    assert len(labels) == 3 and sum("2-pass" in label for label in labels) == 1

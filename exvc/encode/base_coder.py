@@ -80,6 +80,8 @@ class BaseConfig:
             parts.append(f"{len(self.anchors)} refreshed anchors")
         elif self.step != 1:
             parts.append(f"1/{self.step} rate")
+        if self.mode == "rate2":
+            parts.append("2-pass")
         return ", ".join(parts)
 
 

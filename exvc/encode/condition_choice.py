@@ -34,7 +34,7 @@ from exvc.encode.presets import Plan
 from exvc.encode.rate_control import BudgetError
 from exvc.encode.refresh import refresh_anchors
 from exvc.encode.segment_coder import fit_inr
-from exvc.media.base_codecs import BaseCodecError
+from exvc.media.base_codecs import BaseCodecError, rate_modes
 
 log = logging.getLogger("exvc.encode")
 
@@ -53,6 +53,9 @@ class Candidates:
     # The best base's anchors placed again by this perceptual threshold, as one more
     # candidate (``exvc.encode.refresh``); 0: not tried.
     refresh: float = 0.0
+    # The best one-pass base coded again with two-pass rate control, as one more candidate
+    # (where the codec has it and the configurations do not include it already).
+    two_pass: bool = False
 
 
 @dataclass
@@ -105,9 +108,13 @@ def choose_condition(video: torch.Tensor, total: int, cands: Candidates, job: Ba
     for group in _groups(cands.configs):
         _climb(group, wins)
     bases = [c for c in tried if isinstance(c, BaseCondition)]
+    if cands.two_pass and bases:
+        config = _best(tried, judged).coded.config
+        if config.mode == "rate" and "rate2" in rate_modes(config.codec):
+            consider(lambda: BaseCondition.code(search, replace(config, mode="rate2"), total))
     if cands.refresh > 0 and bases:
-        best_base = bases[pick([j for c, j in zip(tried, judged, strict=True) if c in bases])]
-        refreshed = _refreshed(video, best_base, search, total, cands.refresh)
+        refreshed = _refreshed(video, _best(tried, judged), search, total,
+                               cands.refresh)
         if refreshed is not None:
             consider(lambda: refreshed)
     # The INR alone competes at the slow presets, and whenever no base fits the budget:
@@ -116,8 +123,7 @@ def choose_condition(video: torch.Tensor, total: int, cands: Candidates, job: Ba
         consider(lambda: InrCondition.quantize(
             fit_inr(video, payload_budget(total), plan, seed, report), total))
     if cands.enhancement and bases:
-        base_judged = [j for c, j in zip(tried, judged, strict=True) if c in bases]
-        config = bases[pick(base_judged)].coded.config
+        config = _best(tried, judged).coded.config
         consider(lambda: _enhanced(video, total, config, job, plan, seed, report))
     if not tried:
         raise BudgetError(min(needed, default=payload_budget(total) + 1), payload_budget(total))
@@ -128,6 +134,12 @@ def choose_condition(video: torch.Tensor, total: int, cands: Candidates, job: Ba
         # the search stops at sizes the judge needs; the file's rate wants the chosen one full
         chosen = chosen.filled(total)
     return Choice(chosen, [(c.label, j) for c, j in zip(tried, judged, strict=True)])
+
+
+def _best(tried: list[Condition], judged: list[Judgement]) -> BaseCondition:
+    """The pick among the base candidates alone (there is at least one)."""
+    bases = [(c, j) for c, j in zip(tried, judged, strict=True) if isinstance(c, BaseCondition)]
+    return bases[pick([j for _, j in bases])][0]
 
 
 def _at_the_file_preset(chosen: BaseCondition, job: BaseJob, total: int) -> BaseCondition:

@@ -52,6 +52,11 @@ class BaseSearch:
     # the development clips it never paid at fast (docs/motion.md), so only the slow presets
     # spend the time.
     motion: bool = False
+    # Whether the best one-pass base is also coded with two-pass rate control, as one more
+    # candidate (VVC only). Neither mode wins everywhere: two-pass lowered ST-LPIPS from
+    # 0.072 to 0.049 on carphone at 4 KB, one-pass won on bikes at 12 KB (docs/base.md,
+    # "One pass or two").
+    two_pass: bool = False
 
 
 # From fast on, steps above 8 are searched too, but only where 8 won (the climb in
@@ -64,7 +69,7 @@ _BASE_SEARCH = {
     "fast": BaseSearch(scales=(1, 2, 4), steps=UNIFORM_STEPS, search_preset="faster"),
     # not at medium: searched at faster, one of four measured files chose a worse
     # configuration (0.7 dB less; docs/base.md, "Speed")
-    "medium": BaseSearch(scales=(1, 2, 4), steps=UNIFORM_STEPS),
+    "medium": BaseSearch(scales=(1, 2, 4), steps=UNIFORM_STEPS, two_pass=True),
     "slow": BaseSearch("all", (1, 2, 4), UNIFORM_STEPS, ("rate", "rate2"), inr=True,
                        adapters=True, motion=True),
     "slower": BaseSearch("all", (1, 2, 4), UNIFORM_STEPS, ("rate", "rate2"), inr=True,

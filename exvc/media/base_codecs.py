@@ -202,14 +202,17 @@ def _vvenc_once(pictures: np.ndarray, fps: Fraction, setting: RateSetting, prese
             cmd += ["-b:v", str(max(1, int(setting.value)))]
         if setting.mode == "rate2":
             log = os.path.join(tmp, "pass")
-            _run(cmd + ["-pass", "1", "-passlogfile", log, "-f", "null", "-"], raw, timeout)
+            # the first pass writes only its statistics: no stream to expect
+            _run(cmd + ["-pass", "1", "-passlogfile", log, "-f", "null", "-"], raw, timeout,
+                 stream=False)
             cmd += ["-pass", "2", "-passlogfile", log]
         return _run(cmd + ["-f", "vvc", "-"], raw, timeout)
 
 
-def _run(cmd: list[str], data: bytes, timeout: float | None) -> bytes:
+def _run(cmd: list[str], data: bytes, timeout: float | None, stream: bool = True) -> bytes:
     """Run ffmpeg on ``data``; its whole process group is killed (SIGKILL) once ``timeout``
-    passes, so that no encoder thread or child outlives a stopped encode."""
+    passes, so that no encoder thread or child outlives a stopped encode. ``stream``: whether
+    it must write a stream to stdout (not a first pass)."""
     try:
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, start_new_session=True,
@@ -225,7 +228,7 @@ def _run(cmd: list[str], data: bytes, timeout: float | None) -> bytes:
     except BaseException:
         _kill(proc)
         raise
-    if proc.returncode != 0 or not out:
+    if proc.returncode != 0 or (stream and not out):
         # ffmpeg can exit 0 having written nothing when libvvenc stops ("Nothing was
         # written into output file")
         tail = err.decode(errors="replace").strip().splitlines()
