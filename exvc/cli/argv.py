@@ -117,7 +117,7 @@ OPTIONS: tuple[OptionDef, ...] = (
               "sc_threshold", values.parse_count, streams=True),
     OptionDef("rc_lookahead", OUTPUT, "N", "frames read ahead to share a .dinr's bytes "
               "between its segments by how much each needs at one quantiser of the base "
-              "codec (default 0 = by frame count; e.g. 256); FFmpeg encoders get it as their "
+              "codec (default 256; 0 = by frame count); FFmpeg encoders get it as their "
               "rc_lookahead", "rc_lookahead", values.parse_count, streams=True),
     OptionDef("g", OUTPUT, "N", "frames per .dinr segment (default 64; a segment is coded "
               "alone, like a GOP: -workers codes segments at once); FFmpeg encoders get it as "

@@ -47,8 +47,8 @@ class EncodeSettings:
     # None = the default.
     refresh_threshold: float | None = None
     # Frames read ahead to share bytes between segments by their size at one quantiser
-    # (exvc.encode.complexity; dinr with a base only); 0 or 1 segment: by frame count.
-    lookahead: int = 0
+    # (exvc.encode.complexity; dinr with a base only); 0 or 1: by frame count.
+    lookahead: int = 256
 
 
 @dataclass
