@@ -553,3 +553,47 @@ def test_the_best_one_pass_base_is_coded_with_two_passes_as_one_more_candidate()
     labels = [label for label, _ in choice.judged]
     assert coded[:2] == [(1, "rate"), (2, "rate")] and coded[2][1] == "rate2"
     assert len(labels) == 3 and sum("2-pass" in label for label in labels) == 1
+
+
+# -- filling a budget at a fixed quantiser ------------------------------------------------------
+
+
+VVC_HERE = pytest.mark.skipif(not base_codecs.available("vvc"), reason="needs libvvenc")
+
+
+@VVC_HERE
+def test_a_chroma_offset_is_a_step_finer_than_one_quantiser():
+    pictures = to_pictures(torch.from_numpy(clip()), (W, H))
+    size = {}
+    for qp, chroma in ((40, 0), (40, -6), (39, 0)):
+        setting = base_codecs.RateSetting("qp", qp, chroma)
+        size[qp, chroma] = len(base_codecs.encode("vvc", pictures, Fraction(25), setting,
+                                                  "ultrafast"))
+    assert size[40, 0] < size[40, -6]
+    assert base_codecs.RateSetting("qp", 40, -6).describe() == "qp 40, chroma -6"
+
+
+@VVC_HERE
+def test_a_fixed_quantiser_base_spends_what_one_quantiser_step_leaves(monkeypatch):
+    """Without rate control (SVT-AV1 on tiny pictures, or libvvenc where its floor is over
+    the budget) the quantiser bisection ends up to a whole step under the budget; a finer
+    chroma quantiser takes what it leaves."""
+    video = torch.from_numpy(clip())
+    monkeypatch.setattr(base_codecs, "rate_control_works", lambda *a: False)
+    at40, at39 = size_at(video, 40), size_at(video, 39)
+    budget = size_at(video, 40, chroma=-1)  # chroma steps are coarse on this synthetic clip
+    assert at40 < budget < at39  # the quantiser bisection stops at 40, short of the budget
+    filled = code_base(video, budget, BaseConfig("vvc"), Fraction(25), "ultrafast")
+    assert (filled.setting.mode, filled.setting.value) == ("qp", 40)
+    assert filled.setting.chroma < 0
+    assert at40 < filled.size <= budget
+
+
+def size_at(video: torch.Tensor, qp: int, chroma: int = 0) -> int:
+    """The BASE payload bytes of ``video`` at quantiser ``qp`` (and chroma offset)."""
+    from exvc.bitstream.base import BasePayload, pack, write_base
+
+    pictures = to_pictures(video, (W, H))
+    stream = base_codecs.encode("vvc", pictures, Fraction(25),
+                                base_codecs.RateSetting("qp", qp, chroma), "ultrafast")
+    return len(write_base(BasePayload(len(video), VVC, W, H, 1, 0, pack(VVC, stream), ())))

@@ -198,7 +198,10 @@ def test_a_looser_threshold_places_no_more_anchors():
 
 @pytest.mark.slow
 def test_the_encoder_offers_a_refreshed_base_and_the_decoder_rebuilds_it():
-    video = changing()
+    # the patch appears at frame 11, where the blend between anchors 8 and 16 is worst, so
+    # the one anchor that refreshing may add lands on it and wins clearly (29.0 dB against
+    # 26.8 over all frames); at frame 13 the greedy pick is frame 12, a near tie on PSNR
+    video = changing(change=11)
     job = BaseJob(video, Fraction(25), "ultrafast")
     cands = Candidates((BaseConfig(CODEC, 1, 8),), refresh=0.5)
     choice = choose_condition(video, 3000, cands, job, preset_plan("ultrafast"))
