@@ -61,8 +61,8 @@ def chroma_down(chroma):
     """Full-resolution chroma (T, 2, h, w) -> (T, 2, h / 2, w / 2): the samples whose bilinear
     upsampling (the decoder's, bitstream_spec.md 13.3) is nearest ``chroma`` in least
     squares. A 2x2 average followed by that upsampling blurs twice; this pre-sharpens for
-    the upsampling instead (carphone, VVC at QP 38: 32.59 dB / ST-LPIPS 0.0332 -> 32.91 /
-    0.0297 for 0.9 % more bytes; docs/base.md, "Colour")."""
+    the upsampling instead (carphone, VVC at QP 38: 32.59 dB / ST-LPIPS 0.0332 -> 32.88 /
+    0.0293 for 0.2 % more bytes; docs/base.md, "Colour")."""
     x = _halve_last(chroma.float())
     return _halve_last(x.transpose(-1, -2)).transpose(-1, -2)
 
