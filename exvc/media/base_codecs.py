@@ -191,19 +191,19 @@ def _vvenc_once(pictures: np.ndarray, fps: Fraction, setting: RateSetting, prese
     height, width = pictures.shape[1] * 2 // 3, pictures.shape[2]
     seconds = len(pictures) / fps
     period = max(1, int(seconds) + 2)  # one intra picture per stream
+    params = "hrdparameterspresent=0"
+    if setting.mode == "qp" and setting.chroma:
+        params += f":CbQpOffset={setting.chroma}:CrQpOffset={setting.chroma}"
     cmd = [ffmpeg.path, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
            "-f", "rawvideo", "-pix_fmt", PIX_FMT, "-s", f"{width}x{height}",
            "-r", str(fps), "-i", "-", "-c:v", "libvvenc", "-preset", _VVENC_PRESETS[preset],
-           "-period", str(period), "-vvenc-params", "hrdparameterspresent=0"]
+           "-period", str(period), "-vvenc-params", params]
     if threads:
         cmd += ["-threads", str(threads)]
     raw = np.ascontiguousarray(pictures, dtype="<u2").tobytes()
     with tempfile.TemporaryDirectory(prefix="exvc-vvc-") as tmp:
         if setting.mode == "qp":
             cmd += ["-qp", str(int(setting.value))]
-            if setting.chroma:
-                cmd[cmd.index("hrdparameterspresent=0")] += (
-                    f":CbQpOffset={setting.chroma}:CrQpOffset={setting.chroma}")
         else:
             cmd += ["-b:v", str(max(1, int(setting.value)))]
         if setting.mode == "rate2":
