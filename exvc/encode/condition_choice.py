@@ -56,6 +56,9 @@ class Candidates:
     # The best one-pass base coded again with two-pass rate control, as one more candidate
     # (where the codec has it and the configurations do not include it already).
     two_pass: bool = False
+    # Two segments split at a scene cut, both with a full-size base, are coded as one too,
+    # and the judge keeps the better (``exvc.encode.scene_merge``).
+    merge_scenes: bool = False
 
 
 @dataclass

@@ -15,6 +15,7 @@ import functools
 import logging
 import math
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -50,7 +51,7 @@ from exvc.encode.segment_task import (
     SegmentJob,
     SegmentResult,
 )
-from exvc.encode.segments import SceneCuts, split_segments
+from exvc.encode.segments import SceneCuts, split_scenes
 from exvc.encode.settings import EncodeProgress, EncodeSettings
 from exvc.media.types import VideoInfo
 from exvc.models.device import DeviceError, resolve_device
@@ -201,7 +202,8 @@ def _encode_on(runner, frames: Iterable[np.ndarray], info: VideoInfo,
     budgets = BudgetPlan(settings.bpp, info.width * info.height, overhead)
     coder = SegmentCoder(plan, settings.seed, threads, dinr, layers, settings.hwaccel)
     progress = _Progress(on_progress, info.frames)
-    jobs = _jobs(frames, settings, budgets, progress, _weigher(settings, layers, threads))
+    jobs = _jobs(frames, settings, budgets, progress, _weigher(settings, layers, threads),
+                 layers is not None and layers.candidates.merge_scenes)
     if runner is not None:
         results = runner.run(coder, jobs)
     else:
@@ -264,41 +266,65 @@ def _dinr_context(settings: EncodeSettings, info: VideoInfo, prior) -> DinrConte
 
 
 def _jobs(frames: Iterable[np.ndarray], settings: EncodeSettings, budgets: BudgetPlan,
-          progress: _Progress, weigh: Weigh | None) -> Iterator[SegmentJob]:
+          progress: _Progress, weigh: Weigh | None, merge: bool = False
+          ) -> Iterator[SegmentJob]:
     """The segments as they are read, each with its planned budget: shared within windows of
     up to ``settings.lookahead`` frames (and LOOKAHEAD_BYTES of them) by ``weigh``, or by
-    frame count without it."""
+    frame count without it. ``merge``: two segments of a window split at a scene cut are one
+    job, which measures whether to code them as one (``exvc.encode.scene_merge``)."""
     start = end = 0
-    window: list[tuple[int, np.ndarray]] = []
-    for index, seg in enumerate(split_segments(
+    window: list[_Read] = []
+    longest = 2 * settings.segment_frames if merge else 0
+    for index, (seg, at_cut) in enumerate(split_scenes(
             frames, settings.segment_frames, _cut_detector(settings))):
         end += len(seg)
         if end > MAX_FRAMES:
             raise EncodeError(f"more than {MAX_FRAMES} frames: beyond the .dinr limit; "
                               "select fewer with -t or -frames:v")
         progress.read = progress.ends[index] = end
-        window.append((index, np.stack(seg)))
+        window.append(_Read(index, np.stack(seg), at_cut))
         if weigh is None or end - start >= settings.lookahead or \
-                sum(s.nbytes for _, s in window) >= LOOKAHEAD_BYTES:
-            yield from _planned(window, start, budgets, weigh)
+                sum(r.frames.nbytes for r in window) >= LOOKAHEAD_BYTES:
+            yield from _planned(window, start, budgets, weigh, longest)
             start, window = end, []
-    yield from _planned(window, start, budgets, weigh)
+    yield from _planned(window, start, budgets, weigh, longest)
 
 
-def _planned(window: list[tuple[int, np.ndarray]], start: int, budgets: BudgetPlan,
-             weigh: Weigh | None) -> Iterator[SegmentJob]:
-    """The jobs of a window of segments from frame ``start``, its budget shared out."""
+@dataclass
+class _Read:
+    """A segment as read: its index, frames and whether it starts a scene at a cut."""
+
+    index: int
+    frames: np.ndarray
+    at_cut: bool = False
+
+
+def _planned(window: list[_Read], start: int, budgets: BudgetPlan, weigh: Weigh | None,
+             longest: int = 0) -> Iterator[SegmentJob]:
+    """The jobs of a window of segments from frame ``start``, its budget shared out; a
+    segment that starts a scene is one job with the segment before it when the two hold at
+    most ``longest`` frames (0: never)."""
     if not window:
         return
-    lengths = [len(s) for _, s in window]
+    lengths = [len(r.frames) for r in window]
     weights = None
     if weigh is not None and len(window) > 1:
-        weights = weigh([s for _, s in window], budgets.budget(start, start + sum(lengths)))
+        weights = weigh([r.frames for r in window], budgets.budget(start, start + sum(lengths)))
     planned = budgets.split(start, lengths, weights)
     if weights is not None:
         log.debug("segments of %s frames share %d bytes as %s", lengths, sum(planned), planned)
-    for (index, seg), total in zip(window, planned, strict=True):
-        yield SegmentJob(index, seg, total)
+    k = 0
+    while k < len(window):
+        read = window[k]
+        after = window[k + 1] if k + 1 < len(window) else None
+        if after is not None and after.at_cut and lengths[k] + lengths[k + 1] <= longest:
+            parts = ((lengths[k], planned[k]), (lengths[k + 1], planned[k + 1]))
+            yield SegmentJob(read.index, np.concatenate([read.frames, after.frames]),
+                             planned[k] + planned[k + 1], parts)
+            k += 2
+        else:
+            yield SegmentJob(read.index, read.frames, planned[k])
+            k += 1
 
 
 # weights of a window's segments (frames of each, the window's bytes); None: by frame count
@@ -405,8 +431,8 @@ def _top_up(segments: list[Chunk], last: SegmentResult, slack: int) -> list[Chun
     file_bytes = sum(chunk_size(len(c.payload)) for c in segments) + slack
     if refined is None or slack <= TOP_UP * file_bytes:
         return segments
-    start = len(segments) - len(last.chunks)
-    budget = last.size + slack
+    start = len(segments) - len(last.chunks[-last.last_chunks:])
+    budget = last.last_size + slack
     try:
         if isinstance(refined, FittedSegment):  # an inr file's last segment
             payload = refined.quantize(payload_budget(budget)).payload
@@ -420,7 +446,7 @@ def _top_up(segments: list[Chunk], last: SegmentResult, slack: int) -> list[Chun
             fuller = condition.chunks()
     except (BudgetError, BaseCodecError):
         return segments
-    if not last.size < sum(chunk_size(len(c.payload)) for c in fuller) <= budget:
+    if not last.last_size < sum(chunk_size(len(c.payload)) for c in fuller) <= budget:
         return segments
     return segments[:start] + fuller
 

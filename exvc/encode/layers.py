@@ -68,7 +68,8 @@ def candidates_for(settings: EncodeSettings, search: BaseSearch, width: int,
         refresh = 0.0 if settings.base_framestep is not None else DEFAULT_THRESHOLD
     return Candidates(tuple(configs), inr_alone=search.inr, enhancement=search.inr,
                       search_preset=search.search_preset, refresh=refresh,
-                      two_pass=search.two_pass and "rate2" not in search.modes)
+                      two_pass=search.two_pass and "rate2" not in search.modes,
+                      merge_scenes=search.merge_scenes)
 
 
 def _pinned(value: int | None, default: tuple[int, ...], allowed: tuple[int, ...],

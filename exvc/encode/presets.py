@@ -57,6 +57,10 @@ class BaseSearch:
     # 0.072 to 0.049 on carphone at 4 KB, one-pass won on bikes at 12 KB (docs/base.md,
     # "One pass or two").
     two_pass: bool = False
+    # Whether two scenes that both chose a full-size base are also coded as one segment
+    # (``exvc.encode.scene_merge``): one more base search over the pair, only where it can
+    # win, so every preset does it.
+    merge_scenes: bool = True
 
 
 # From fast on, steps above 8 are searched too, but only where 8 won (the climb in

@@ -42,6 +42,9 @@ class SegmentJob:
     index: int
     frames: np.ndarray
     total: int
+    # Two scenes that may be coded as one segment (``exvc.encode.scene_merge``): the
+    # (frames, bytes) of each as a segment of its own; empty: one segment.
+    parts: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass
@@ -56,10 +59,16 @@ class SegmentResult:
     chunks: list[Chunk]
     refined: object = None
     sampler: object = None
+    last_chunks: int = 0  # the chunks of the last segment, which ``refined`` is: 0 for all
 
     @property
     def size(self) -> int:
         return sum(chunk_size(len(c.payload)) for c in self.chunks)
+
+    @property
+    def last_size(self) -> int:
+        """Bytes of the last segment's chunks (of all of them, unless scenes were split)."""
+        return sum(chunk_size(len(c.payload)) for c in self.chunks[-self.last_chunks:])
 
 
 class SegmentCoder:
@@ -82,11 +91,49 @@ class SegmentCoder:
             self.dinr.prior.to(device)
         with torch_threads(self.threads), on_device(device):
             video = torch.from_numpy(job.frames)
-            chunks, refined = self._code(video, job.total, self.seed + job.index, report)
+            if job.parts:
+                chunks, refined, last = self._code_scenes(video, job, report)
+            else:
+                chunks, refined = self._code(video, job.total, self.seed + job.index, report)
+                last = 0
         return SegmentResult(job.index, len(job.frames), chunks, refined,
-                             self.dinr.sampler if self.dinr is not None else None)
+                             self.dinr.sampler if self.dinr is not None else None, last)
 
-    def _code(self, video, total: int, seed: int, report: Report | None):
+    def _code_scenes(self, video, job: SegmentJob, report: Report | None):
+        """Each scene of ``job`` as a segment of its own, then, where both chose a full-size
+        base, both as one segment, kept when the judge prefers it
+        (``exvc.encode.scene_merge``). Returns the chunks, the last segment's refined state
+        and how many of the chunks are that segment's."""
+        import torch
+
+        from exvc.encode.rate_control import BudgetError
+        from exvc.encode.scene_merge import all_full_size, merged_candidates, prefer_merged
+        from exvc.media.base_codecs import BaseCodecError
+
+        chunks, refined, start = [], [], 0
+        for k, (frames, total) in enumerate(job.parts):
+            part, seg = self._code(video[start:start + frames], total,
+                                   self.seed + job.index + k, report)
+            chunks += part
+            refined.append(seg)
+            start += frames
+        split = (chunks, refined[-1], len(part))
+        if not all_full_size(refined):
+            return split
+        try:
+            cands = merged_candidates(self.layers.candidates)
+            merged_chunks, merged = self._code(video, job.total, self.seed + job.index,
+                                               report, cands)
+        except (BudgetError, BaseCodecError):
+            return split
+        split_frames = torch.cat([seg.condition.frames for seg in refined])
+        if prefer_merged(video, split_frames, merged.condition.frames):
+            return merged_chunks, merged, 0
+        return split
+
+    def _code(self, video, total: int, seed: int, report: Report | None, cands=None):
+        """One segment's chunks and refined state; ``cands``: base candidates other than
+        the file's."""
         from exvc.encode.condition import InrCondition
         from exvc.encode.rate_control import BudgetError
         from exvc.encode.segment_coder import fit_inr, inr_floor
@@ -109,8 +156,8 @@ class SegmentCoder:
             condition = InrCondition.quantize(fitted, total)
             refine_plan = plan
         else:
-            condition = choose_condition(video, total, layers.candidates, layers.job(video),
-                                         plan, seed, report).condition
+            condition = choose_condition(video, total, cands or layers.candidates,
+                                         layers.job(video), plan, seed, report).condition
             refine_plan = plan if plan.base.adapters else replace(plan, adapter_iterations=0)
             if isinstance(condition, InrCondition):
                 refine_plan = plan

@@ -6,6 +6,10 @@ and the rate term then keeps neither: on ``bikes`` (a cut at frame 30) the INR s
 25 dB however many bytes it got. Starting a new segment at the cut costs one more synthesis
 network and is worth far more (docs/inr.md, "Scene cuts"). Segments may have any length from 1 to
 twice the nominal one (bitstream_spec.md section 9), so this is the encoder's choice alone.
+
+A cut is where a new segment may start, not where one must: where both scenes are coded
+with a full-size base, one base stream over both can be better than two, and the encoder
+measures that (``exvc.encode.scene_merge``).
 """
 
 from __future__ import annotations
@@ -54,22 +58,32 @@ def split_segments(frames: Iterable, length: int,
     (scenes under MIN_SCENE frames excepted). Within a scene, a short tail under half a segment
     joins the previous segment and a tail over 1.5 segments is split in two, so no segment is
     tiny. At most two segments' frames are held."""
+    for segment, _ in split_scenes(frames, length, is_cut):
+        yield segment
+
+
+def split_scenes(frames: Iterable, length: int,
+                 is_cut: Callable[[object], bool] | None = None) -> Iterator[tuple[list, bool]]:
+    """``split_segments``, each segment with whether it starts a scene at a cut (the first
+    segment of the stream does not): the encoder may code two such segments as one when
+    that measures better (``exvc.encode.scene_merge``)."""
     buf: list = []
+    at_cut = False
     for frame in frames:
         if is_cut is not None and is_cut(frame) and len(buf) >= MIN_SCENE:
-            yield from _scene_tail(buf, length)
-            buf = []
+            yield from _scene_tail(buf, length, at_cut)
+            buf, at_cut = [], True
         buf.append(frame)
         if len(buf) == 2 * length:
-            yield buf[:length]
-            buf = buf[length:]
-    yield from _scene_tail(buf, length)
+            yield buf[:length], at_cut
+            buf, at_cut = buf[length:], False
+    yield from _scene_tail(buf, length, at_cut)
 
 
-def _scene_tail(buf: list, length: int) -> Iterator[list]:
+def _scene_tail(buf: list, length: int, at_cut: bool) -> Iterator[tuple[list, bool]]:
     if len(buf) > length + length // 2:
         half = (len(buf) + 1) // 2
-        yield buf[:half]
-        yield buf[half:]
+        yield buf[:half], at_cut
+        yield buf[half:], False
     elif buf:
-        yield buf
+        yield buf, at_cut
