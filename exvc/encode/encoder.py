@@ -219,7 +219,8 @@ def _encode_on(runner, frames: Iterable[np.ndarray], info: VideoInfo,
             segments += result.chunks
             progress.coded(result)
     except BudgetError as exc:  # in the segment after the last one coded
-        frames_so_far = progress.ends[last.index + 1 if last is not None else 0]
+        failed = min(i for i in progress.ends if last is None or i > last.index)
+        frames_so_far = progress.ends[failed]
         need = overhead + chunk_size(exc.needed)
         pixels = info.width * info.height * frames_so_far
         raise EncodeError(
@@ -281,13 +282,13 @@ def _jobs(frames: Iterable[np.ndarray], settings: EncodeSettings, budgets: Budge
         if end > MAX_FRAMES:
             raise EncodeError(f"more than {MAX_FRAMES} frames: beyond the .dinr limit; "
                               "select fewer with -t or -frames:v")
-        progress.read = progress.ends[index] = end
+        progress.read = end
         window.append(_Read(index, np.stack(seg), at_cut))
         if weigh is None or end - start >= settings.lookahead or \
                 sum(r.frames.nbytes for r in window) >= LOOKAHEAD_BYTES:
-            yield from _planned(window, start, budgets, weigh, longest)
+            yield from progress.ending(_planned(window, start, budgets, weigh, longest), start)
             start, window = end, []
-    yield from _planned(window, start, budgets, weigh, longest)
+    yield from progress.ending(_planned(window, start, budgets, weigh, longest), start)
 
 
 @dataclass
@@ -354,7 +355,13 @@ class _Progress:
                  total: int | None) -> None:
         self.on_progress, self.total = on_progress, total
         self.read = self.done = self.used = 0
-        self.ends: dict[int, int] = {}  # segment index -> frames read through it
+        self.ends: dict[int, int] = {}  # job index -> frames through its last one
+
+    def ending(self, jobs: Iterable[SegmentJob], start: int) -> Iterator[SegmentJob]:
+        """``jobs`` (consecutive, from frame ``start``), each noted in ``ends``."""
+        for job in jobs:
+            start = self.ends[job.index] = start + len(job.frames)
+            yield job
 
     def reporter(self, job: SegmentJob):
         """The step reports of ``job`` while it is coded in this process."""
