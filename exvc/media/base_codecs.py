@@ -170,11 +170,10 @@ def _encode_pyav(codec: str, pictures: np.ndarray, fps: Fraction, setting: RateS
 
 def _encode_vvenc(pictures: np.ndarray, fps: Fraction, setting: RateSetting, preset: str,
                   threads: int | None, timeout: float | None) -> bytes:
-    """libvvenc through the ffmpeg executable. With one thread, libvvenc 1.15 can finish some
-    inputs without writing anything (ffmpeg exits 0: 46 pictures of carphone at QP 63 with
-    an intra period of 4 s, every time; with 2 threads, or another period, they code; a
-    relative of vvenc issue #171). Such an encode is tried once more with 2 threads rather
-    than losing the candidate (docs/base.md, "The three codecs")."""
+    """libvvenc through the ffmpeg executable. An encode that finishes without writing
+    anything (ffmpeg exits 0; libvvenc 1.15 did that at random with frame-level
+    parallelism, which ``_vvenc_once`` now turns off) is tried once more with 2 threads
+    rather than losing the candidate (docs/base.md, "The three codecs")."""
     try:
         return _vvenc_once(pictures, fps, setting, preset, threads, timeout)
     except NothingWritten:
@@ -191,7 +190,11 @@ def _vvenc_once(pictures: np.ndarray, fps: Fraction, setting: RateSetting, prese
     height, width = pictures.shape[1] * 2 // 3, pictures.shape[2]
     seconds = len(pictures) / fps
     period = max(1, int(seconds) + 2)  # one intra picture per stream
-    params = "hrdparameterspresent=0"
+    # No frame-level parallelism: with it, libvvenc 1.15 sometimes writes nothing (a race:
+    # one encode in two or three at one thread, under load at two) and its rate control
+    # gives other streams at other thread counts. Without it, every thread count gives
+    # the same stream, every time (docs/base.md, "The three codecs").
+    params = "hrdparameterspresent=0:maxparallelframes=0"
     if setting.mode == "qp" and setting.chroma:
         params += f":CbQpOffset={setting.chroma}:CrQpOffset={setting.chroma}"
     cmd = [ffmpeg.path, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
