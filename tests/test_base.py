@@ -597,3 +597,15 @@ def size_at(video: torch.Tensor, qp: int, chroma: int = 0) -> int:
     stream = base_codecs.encode("vvc", pictures, Fraction(25),
                                 base_codecs.RateSetting("qp", qp, chroma), "ultrafast")
     return len(write_base(BasePayload(len(video), VVC, W, H, 1, 0, pack(VVC, stream), ())))
+
+
+@VVC_HERE
+def test_libvvenc_writes_the_same_stream_every_time_at_any_thread_count():
+    """With frame-level parallelism libvvenc 1.15 wrote nothing in four of five of these
+    encodes at one thread (at random), and its rate control gave other streams at two: files
+    changed from run to run (docs/base.md, "The three codecs")."""
+    pictures = to_pictures(torch.from_numpy(clip(48)), (W, H))
+    for setting in (base_codecs.RateSetting("qp", 50), base_codecs.RateSetting("rate", 20000)):
+        streams = [base_codecs._vvenc_once(pictures, Fraction(25), setting, "faster", threads,
+                                           None) for threads in (1, 1, 1, 1, 2, 2)]
+        assert streams[0] and all(s == streams[0] for s in streams), setting
