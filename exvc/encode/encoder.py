@@ -438,7 +438,7 @@ def _top_up(segments: list[Chunk], last: SegmentResult, slack: int) -> list[Chun
     file_bytes = sum(chunk_size(len(c.payload)) for c in segments) + slack
     if refined is None or slack <= TOP_UP * file_bytes:
         return segments
-    start = len(segments) - len(last.chunks[-last.last_chunks:])
+    start = len(segments) - len(last.last_segment)
     budget = last.last_size + slack
     try:
         if isinstance(refined, FittedSegment):  # an inr file's last segment

@@ -17,7 +17,8 @@ within ``MERGE_MARGIN`` of the split's score. On ``bikes`` the judge put the mer
 behind by 0.09 % at 0.05 bpp and by 0.97 % at 0.035 bpp, where ST-LPIPS put it ahead by 7 %
 and 5 % (0.0209 against 0.0224, 0.0323 against 0.0339); at 0.02 bpp the judge put it 3 %
 behind, and one segment across the cut had scored 0.0681 against 0.0687 (docs/base.md,
-"Scene cuts"). The margin is set from this one clip, the only development clip with a cut.
+"Scene cuts: one segment or two"). The margin is set from this one clip, the only
+development clip with a cut.
 """
 
 from __future__ import annotations

@@ -66,9 +66,13 @@ class SegmentResult:
         return sum(chunk_size(len(c.payload)) for c in self.chunks)
 
     @property
+    def last_segment(self) -> list[Chunk]:
+        """The last segment's chunks (all of them, unless two scenes were kept apart)."""
+        return self.chunks[-self.last_chunks:] if self.last_chunks else self.chunks
+
+    @property
     def last_size(self) -> int:
-        """Bytes of the last segment's chunks (of all of them, unless scenes were split)."""
-        return sum(chunk_size(len(c.payload)) for c in self.chunks[-self.last_chunks:])
+        return sum(chunk_size(len(c.payload)) for c in self.last_segment)
 
 
 class SegmentCoder:
